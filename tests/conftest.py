@@ -1,0 +1,131 @@
+"""Shared fixtures: no network, an isolated cache and config, and clips generated with ffmpeg/espeak."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+FFMPEG = shutil.which("ffmpeg")
+ESPEAK = shutil.which("espeak-ng")
+
+#: The sentence spoken in ``speech_clip`` and when it starts.
+SENTENCE = "The ferry to the island leaves at seven thirty from gate four."
+SPEECH_START = 3.0
+
+
+# -- no network: sockets may only reach this machine -------------------------------------------
+
+_LOCAL = ("127.", "::1", "localhost", "0.0.0.0")
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _is_local(address) -> bool:
+    if isinstance(address, (str, bytes)):  # AF_UNIX path
+        return True
+    host = str(address[0])
+    return host.startswith(_LOCAL)
+
+
+def _guarded_connect(self, address):
+    if self.family != socket.AF_UNIX and not _is_local(address):
+        raise OSError(f"network access blocked in tests: {address!r}")
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self, address):
+    if self.family != socket.AF_UNIX and not _is_local(address):
+        raise OSError(f"network access blocked in tests: {address!r}")
+    return _real_connect_ex(self, address)
+
+
+def _guarded_getaddrinfo(host, *args, **kwargs):
+    if host is not None and not str(host).startswith(_LOCAL):
+        raise OSError(f"network access blocked in tests: lookup of {host!r}")
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_network():
+    socket.socket.connect = _guarded_connect
+    socket.socket.connect_ex = _guarded_connect_ex
+    socket.getaddrinfo = _guarded_getaddrinfo
+    yield
+    socket.socket.connect = _real_connect
+    socket.socket.connect_ex = _real_connect_ex
+    socket.getaddrinfo = _real_getaddrinfo
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path_factory, monkeypatch):
+    """Each test gets its own cache and no user config; hubs are off."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("VCTEXT_CACHE_DIR", str(home / "cache"))
+    monkeypatch.setenv("VCTEXT_CONFIG", str(home / "config.toml"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    for name in ("VCTEXT_PROFILE", "VCTEXT_FPS", "VCTEXT_PERCEIVERS", "VCTEXT_DEVICE",
+                 "VCTEXT_FORMAT", "VCTEXT_TEMPLATE", "VCTEXT_CACHE", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+# -- media made at test time -------------------------------------------------------------------
+
+
+def ffmpeg(*args: str) -> None:
+    """Run ffmpeg quietly; fail the test with its stderr if it fails."""
+    proc = subprocess.run([FFMPEG, "-y", "-hide_banner", "-loglevel", "error", *args],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def speak(text: str, path: Path) -> Path:
+    subprocess.run([ESPEAK, "-s", "150", "-w", str(path), text], check=True)
+    return path
+
+
+def make_video(path: Path, duration: float = 6.0, size: str = "320x240", rate: int = 25,
+               source: str = "testsrc2", speech: Path | None = None, speech_at: float = 0.0,
+               audio: bool = True, extra_args: tuple[str, ...] = ()) -> Path:
+    """A lavfi test pattern video, optionally with speech mixed in at ``speech_at`` seconds."""
+    args = ["-f", "lavfi", "-i", f"{source}=size={size}:rate={rate}:duration={duration}"]
+    if speech is not None:
+        ms = int(speech_at * 1000)
+        args += ["-i", str(speech), "-filter_complex",
+                 f"[1:a]adelay={ms}|{ms},apad[a]", "-map", "0:v", "-map", "[a]"]
+    elif audio:
+        args += ["-f", "lavfi", "-i", f"anullsrc=r=16000:cl=mono", "-map", "0:v", "-map", "1:a"]
+    args += ["-t", str(duration), "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset",
+             "ultrafast", *extra_args]
+    if speech is not None or audio:
+        args += ["-c:a", "aac"]
+    ffmpeg(*args, str(path))
+    return path
+
+
+requires_media_tools = pytest.mark.skipif(
+    FFMPEG is None or ESPEAK is None, reason="needs ffmpeg and espeak-ng (apt-get install ...)"
+)
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def speech_clip(media_dir) -> Path:
+    """10 s test pattern with SENTENCE spoken from SPEECH_START seconds."""
+    wav = speak(SENTENCE, media_dir / "sentence.wav")
+    return make_video(media_dir / "speech.mp4", duration=10, speech=wav, speech_at=SPEECH_START)
+
+
+@pytest.fixture(scope="session")
+def silent_video(media_dir) -> Path:
+    """6 s test pattern with no audio stream at all."""
+    return make_video(media_dir / "silent.mp4", duration=6, audio=False)

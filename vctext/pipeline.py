@@ -1,0 +1,296 @@
+"""Run perceivers over a video and merge what they saw: the heart of `vctext describe`.
+
+probe → (cache lookup per perceiver) → one streamed pass over frames and one over audio for the
+perceivers not cached → observations → merged segments → :class:`VideoText`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from vctext import video
+from vctext.cache import Cache, cache_key
+from vctext.config import DescribeOptions
+from vctext.document import PerceiverRun, VideoText
+from vctext.errors import ConfigError, InputError
+from vctext.merge import build_segments
+from vctext.perception.base import (
+    PROFILES,
+    Modality,
+    Perceiver,
+    PerceiverOptions,
+    available_kinds,
+    find_model,
+    load_perceiver,
+)
+from vctext.types import Observation, VideoInfo
+
+log = logging.getLogger(__name__)
+
+#: progress(stage, done, total): stage is "frames" or "audio"; total may be None (unknown).
+Progress = Callable[[str, float, "float | None"], None]
+
+
+@dataclass(frozen=True)
+class PlannedPerceiver:
+    kind: str
+    backend: str
+    model: str
+    profile: str
+
+
+def resolve_device(requested: str) -> str:
+    """'auto' becomes 'cuda' when a CUDA GPU is usable, else 'cpu'."""
+    if requested == "cpu":
+        return "cpu"
+    has_driver = Path("/proc/driver/nvidia/version").exists() or bool(
+        os.environ.get("CUDA_VISIBLE_DEVICES")
+    )
+    usable = has_driver and _cuda_usable()
+    if requested == "cuda" and not usable:
+        raise ConfigError("--device cuda asked for, but no CUDA GPU is usable; use --device cpu")
+    return "cuda" if usable else "cpu"
+
+
+def _cuda_usable() -> bool:
+    try:
+        import ctranslate2
+
+        if ctranslate2.get_cuda_device_count() > 0:
+            return True
+    except Exception:  # noqa: BLE001 - any failure means "not usable"
+        pass
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def plan_perceivers(profile: str, kinds: tuple[str, ...] = ()) -> list[PlannedPerceiver]:
+    """Choose backend and model for each perceiver kind the run asks for."""
+    known = available_kinds()
+    for kind in kinds:
+        if kind not in known:
+            raise ConfigError(f"unknown perceiver '{kind}'; choose from: {', '.join(known)}")
+    wanted = kinds or tuple(
+        k for k in known if k in PROFILES["standard"] or k in PROFILES["offline"]
+    )
+    plan = []
+    for kind in wanted:
+        choice = _choose(kind, profile)
+        if choice is None:
+            if kinds:
+                raise ConfigError(
+                    f"the '{profile}' profile has no '{kind}' model; "
+                    "try --profile standard or --profile offline"
+                )
+            log.info("no %s model in the %s profile; skipping it", kind, profile)
+            continue
+        plan.append(choice)
+    return plan
+
+
+def _choose(kind: str, profile: str) -> PlannedPerceiver | None:
+    if profile in ("standard", "offline"):
+        entry = PROFILES[profile].get(kind)
+        return PlannedPerceiver(kind, *entry, profile) if entry else None
+    standard, offline = PROFILES["standard"].get(kind), PROFILES["offline"].get(kind)
+    if standard:
+        from vctext.models import is_on_disk
+
+        spec = find_model(kind, *standard)
+        if spec is not None and is_on_disk(spec):
+            return PlannedPerceiver(kind, *standard, "standard")
+    if offline:
+        return PlannedPerceiver(kind, *offline, "offline")
+    if standard:
+        return PlannedPerceiver(kind, *standard, "standard")
+    return None
+
+
+def _clip_params(modality: Modality, options: DescribeOptions, start: float, end: float) -> dict:
+    clip = {"start": round(start, 3), "end": None if math.isinf(end) else round(end, 3)}
+    if modality is Modality.AUDIO:
+        return {**clip, "chunk": options.asr_chunk_seconds}
+    return {**clip, "fps": options.fps, "scene": options.scene_threshold,
+            "max_side": options.max_side}
+
+
+def describe(
+    path: str | os.PathLike,
+    options: DescribeOptions | None = None,
+    progress: Progress | None = None,
+    cache: Cache | None = None,
+) -> VideoText:
+    """Perceive ``path`` and return its timestamped text (the Python API behind the CLI)."""
+    options = options or DescribeOptions()
+    info = video.probe(path)
+    own_cache = cache is None
+    cache = cache or Cache()
+    try:
+        info = dataclasses.replace(info, sha256=cache.file_sha256(path))
+        return _describe(info, options, cache, progress)
+    finally:
+        if own_cache:
+            cache.close()
+
+
+def _describe(
+    info: VideoInfo, options: DescribeOptions, cache: Cache, progress: Progress | None
+) -> VideoText:
+    start, end = video.clip_range(info, options.start, options.end)
+    device = resolve_device(options.device)
+    batch_size = options.batch_size or (32 if device == "cuda" else 8)
+    plan = plan_perceivers(options.profile, options.perceivers)
+    if not plan:
+        raise ConfigError("no perceivers to run; pass --perceivers with at least one kind")
+
+    runs: list[PerceiverRun] = []
+    observations: list[Observation] = []
+    pending: dict[Modality, list[tuple[Perceiver, str]]] = {m: [] for m in Modality}
+    for item in plan:
+        params = {"language": options.language} if item.kind == "asr" and options.language else {}
+        perceiver = load_perceiver(
+            item.kind, item.backend,
+            PerceiverOptions(item.model, device=device, batch_size=batch_size, params=params),
+        )
+        key = cache_key(info.sha256 or "", item.kind, perceiver.cache_params(),
+                        _clip_params(perceiver.modality, options, start, end))
+        hit = cache.get(key) if options.cache else None
+        if hit is not None:
+            log.info("%s: %d observations from cache", item.kind, len(hit))
+            observations += hit
+            runs.append(PerceiverRun(item.kind, item.backend, item.model, cached=True))
+        else:
+            pending[perceiver.modality].append((perceiver, key))
+
+    def finished(perceiver: Perceiver, key: str, obs: list[Observation], seconds: float) -> None:
+        if options.cache:
+            cache.put(key, info.sha256 or "", perceiver.kind, perceiver.cache_params(), obs)
+        observations.extend(obs)
+        runs.append(PerceiverRun(perceiver.kind, perceiver.backend, perceiver.options.model,
+                                 cached=False, seconds=seconds))
+
+    if pending[Modality.FRAMES]:
+        results = _run_frames(info, options, start, end, pending[Modality.FRAMES], progress)
+        for (perceiver, key), (obs, seconds) in zip(pending[Modality.FRAMES], results):
+            finished(perceiver, key, obs, seconds)
+    for perceiver, key in pending[Modality.AUDIO]:
+        obs, seconds = _run_audio(info, options, start, end, perceiver, progress)
+        finished(perceiver, key, obs, seconds)
+    if pending[Modality.CLIPS]:
+        raise ConfigError("clip perceivers are not supported by this version of the pipeline")
+
+    interval = 1.0 / options.fps
+    clip_end = end if math.isfinite(end) else None
+    observations = [_frame_span(o, interval, clip_end) for o in observations]
+    collapsed, segments = build_segments(observations, interval, clip_end)
+    return VideoText(
+        video=info,
+        observations=collapsed,
+        segments=segments,
+        start=start,
+        end=clip_end,
+        perceivers=sorted(runs, key=lambda r: r.kind),
+        notes=_notes(info, plan, observations),
+    )
+
+
+def _frame_span(o: Observation, interval: float, clip_end: float | None) -> Observation:
+    """A frame's observation lasts until the next sampled frame."""
+    if o.end > o.start:
+        return o
+    end = o.start + interval
+    return o.replace(end=min(end, clip_end) if clip_end else end)
+
+
+def _notes(info: VideoInfo, plan: list[PlannedPerceiver], obs: list[Observation]) -> list[str]:
+    notes = []
+    wants_speech = any(p.kind == "asr" for p in plan)
+    if not info.has_video:
+        notes.append("audio only: there is no picture, so this is a transcript")
+    if not info.has_audio:
+        notes.append("no audio track: this description is visual only, there is no speech")
+    elif wants_speech and not any(o.kind == "asr" for o in obs):
+        notes.append("no speech detected in the audio")
+    return notes
+
+
+def _run_frames(
+    info: VideoInfo,
+    options: DescribeOptions,
+    start: float,
+    end: float,
+    perceivers: list[tuple[Perceiver, str]],
+    progress: Progress | None,
+) -> list[tuple[list[Observation], float]]:
+    """One streamed pass over the frames, each batch fed to every frame perceiver in turn."""
+    if not info.has_video:
+        return [([], 0.0) for _ in perceivers]
+    outputs: list[list[Observation]] = [[] for _ in perceivers]
+    seconds = [0.0] * len(perceivers)
+    for i, (p, _) in enumerate(perceivers):
+        t0 = time.perf_counter()
+        p.ensure_loaded()
+        seconds[i] += time.perf_counter() - t0
+    total = (end - start) * options.fps if math.isfinite(end) else None
+    batch = []
+    done = 0
+
+    def flush() -> None:
+        nonlocal done
+        for i, (p, _) in enumerate(perceivers):
+            t0 = time.perf_counter()
+            outputs[i].extend(p.process(batch))
+            seconds[i] += time.perf_counter() - t0
+        done += len(batch)
+        batch.clear()
+        if progress:
+            progress("frames", done, total)
+
+    frames = video.iter_frames(info, options.fps, start, end, options.scene_threshold or None,
+                               options.max_side)
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) >= perceivers[0][0].options.batch_size:
+            flush()
+    if batch:
+        flush()
+    if done == 0 and info.duration > 0:
+        raise InputError(f"no frames could be decoded from '{info.path}'; is the file complete?")
+    for i, (p, _) in enumerate(perceivers):
+        outputs[i].extend(p.finish())
+        p.close()
+    return list(zip(outputs, seconds))
+
+
+def _run_audio(
+    info: VideoInfo,
+    options: DescribeOptions,
+    start: float,
+    end: float,
+    perceiver: Perceiver,
+    progress: Progress | None,
+) -> tuple[list[Observation], float]:
+    if not info.has_audio:
+        return [], 0.0
+    t0 = time.perf_counter()
+    perceiver.ensure_loaded()
+    total = (end if math.isfinite(end) else info.duration) - start
+    out: list[Observation] = []
+    for chunk in video.iter_audio(info, start, end, options.asr_chunk_seconds):
+        out.extend(perceiver.process(chunk))
+        if progress:
+            progress("audio", chunk.end - start, total or None)
+    out.extend(perceiver.finish())
+    perceiver.close()
+    return out, time.perf_counter() - t0

@@ -1,0 +1,170 @@
+"""Render a VideoText: Jinja2 templates for text/Markdown, writers for JSON, SRT and WebVTT.
+
+Text that came out of the video is only ever passed to templates as data, so braces in speech or
+on-screen text are printed, never evaluated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from vctext.document import VideoText
+from vctext.errors import InputError
+
+FORMATS = ("text", "json", "md", "srt", "vtt")
+_BUILTIN = {"text": "default.txt.j2", "md": "markdown.md.j2"}
+
+
+def format_time(seconds: float, always_hours: bool = False) -> str:
+    """00:04, or 1:02:03 past an hour."""
+    total = int(max(seconds, 0.0))
+    h, rem = divmod(total, 3600)
+    m, s = divmod(rem, 60)
+    if h or always_hours:
+        return f"{h}:{m:02d}:{s:02d}"
+    return f"{m:02d}:{s:02d}"
+
+
+def _quote(text: str) -> str:
+    return '"' + " ".join(str(text).split()).replace('"', '\\"') + '"'
+
+
+def _md(text: str) -> str:
+    """Escape Markdown so text from the video cannot become links, HTML or emphasis."""
+    out = str(text)
+    for ch in "\\`*_{}[]<>()#|!":
+        out = out.replace(ch, "\\" + ch)
+    return out
+
+
+def _environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
+    env = SandboxedEnvironment(
+        loader=loader,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["ts"] = format_time
+    env.filters["quote"] = _quote
+    env.filters["md"] = _md
+    return env
+
+
+def _context(doc: VideoText) -> dict:
+    width, height = doc.video.display_size
+    return {
+        "doc": doc,
+        "video": doc.video,
+        "name": doc.name,
+        "width": width,
+        "height": height,
+        "segments": doc.segments,
+        "notes": doc.notes,
+        "language": doc.language,
+        "top_tags": doc.top_tags,
+        "summary": doc.summary,
+        "clip_start": doc.start,
+        "clip_end": doc.end if doc.end is not None else doc.video.duration,
+    }
+
+
+def render_template(doc: VideoText, template: str | Path | None = None, fmt: str = "text") -> str:
+    """Render with a built-in template (by format) or a user's template file."""
+    if template:
+        path = Path(template).expanduser()
+        if not path.is_file():
+            raise InputError(f"template not found: '{path}' (pass a Jinja2 template file)")
+        env = _environment(jinja2.FileSystemLoader(str(path.parent)))
+        name = path.name
+    else:
+        env = _environment(jinja2.FileSystemLoader(str(resources.files("vctext.templates"))))
+        name = _BUILTIN[fmt]
+    try:
+        return env.get_template(name).render(**_context(doc))
+    except jinja2.TemplateError as exc:
+        where = f"template '{template}'" if template else f"built-in template {name}"
+        raise InputError(f"{where} failed: {exc}") from exc
+
+
+def _cues(doc: VideoText) -> list[tuple[float, float, str]]:
+    """Subtitle cues: speech; with no speech, each range's first visual line."""
+    speech = [(o.start, o.end, o.text) for o in doc.observations if o.kind == "asr"]
+    if speech:
+        return speech
+    cues = []
+    for seg in doc.segments:
+        for kind in ("caption", "action", "ocr", "detect", "dense", "tags"):
+            if seg.lines.get(kind):
+                cues.append((seg.start, seg.end, "; ".join(seg.lines[kind][:3])))
+                break
+    return cues
+
+
+def _stamp(seconds: float, sep: str) -> str:
+    ms = int(round(max(seconds, 0.0) * 1000))
+    h, ms = divmod(ms, 3_600_000)
+    m, ms = divmod(ms, 60_000)
+    s, ms = divmod(ms, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+def to_srt(doc: VideoText) -> str:
+    blocks = []
+    for i, (start, end, text) in enumerate(_cues(doc), 1):
+        end = max(end, start + 0.001)
+        blocks.append(f"{i}\n{_stamp(start, ',')} --> {_stamp(end, ',')}\n{_one_line(text)}\n")
+    return "\n".join(blocks)
+
+
+def to_vtt(doc: VideoText) -> str:
+    blocks = ["WEBVTT\n"]
+    for start, end, text in _cues(doc):
+        end = max(end, start + 0.001)
+        safe = _one_line(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        blocks.append(f"{_stamp(start, '.')} --> {_stamp(end, '.')}\n{safe}\n")
+    return "\n".join(blocks)
+
+
+def _one_line(text: str) -> str:
+    # A blank line or "-->" inside a cue would end it early.
+    return " ".join(text.split()).replace("-->", "->")
+
+
+def render(doc: VideoText, format: str = "text", template: str | Path | None = None) -> str:
+    if format not in FORMATS:
+        raise InputError(f"unknown format '{format}'; choose from: {', '.join(FORMATS)}")
+    if format == "json":
+        return json.dumps(doc.to_json(), ensure_ascii=False, indent=2) + "\n"
+    if format == "srt":
+        return to_srt(doc)
+    if format == "vtt":
+        return to_vtt(doc)
+    return render_template(doc, template, format)
+
+
+def write_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` through a temp file in the same folder, then rename."""
+    target = Path(path)
+    if target.is_dir():
+        raise InputError(f"output path '{target}' is a directory; give a file name")
+    if not target.parent.exists():
+        raise InputError(f"output folder '{target.parent}' does not exist; create it first")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
