@@ -69,6 +69,7 @@ class FasterWhisperASR(Perceiver):
     backend = "faster-whisper"
     modality = Modality.AUDIO
     extra = "asr"
+    requires = ("faster_whisper",)
 
     def cache_params(self) -> dict[str, Any]:
         params = {"language": None, "beam_size": 5, "vad": True, **self.options.params}
@@ -133,6 +134,7 @@ class OpenAIWhisperASR(Perceiver):
     backend = "openai-whisper"
     modality = Modality.AUDIO
     extra = "asr"
+    requires = ("whisper", "torch")
 
     def cache_params(self) -> dict[str, Any]:
         params = {"language": None, "beam_size": 5, **self.options.params}

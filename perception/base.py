@@ -9,6 +9,7 @@ matters for the backend that needs it, and the error names the extra to install.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -72,12 +73,19 @@ class Perceiver(ABC):
     backend: ClassVar[str]
     modality: ClassVar[Modality]
     extra: ClassVar[str] = ""
+    #: Top-level modules the backend imports in ``load()``; checked without importing them.
+    requires: ClassVar[tuple[str, ...]] = ()
     #: Bump when a change to the code changes what the perceiver outputs (invalidates caches).
     version: ClassVar[int] = 1
 
     def __init__(self, options: PerceiverOptions):
         self.options = options
         self.loaded = False
+
+    @classmethod
+    def missing_dependencies(cls) -> list[str]:
+        """Modules from ``requires`` that are not installed (found without importing them)."""
+        return [m for m in cls.requires if importlib.util.find_spec(m) is None]
 
     @property
     def source(self) -> str:

@@ -66,7 +66,7 @@ def _visual_ranges(
         return []
     ranges: list[tuple[float, float]] = []
     current_sig = None
-    start = end = 0.0
+    start = end = previous = 0.0
     cut_times = sorted(cuts)
     for t in sorted(by_time):
         items = by_time[t]
@@ -75,13 +75,15 @@ def _visual_ranges(
             sorted({o.text.lower() for o in items if o.kind in ("tags", "detect", "action")})
         )
         frame_end = max(o.end for o in items)
-        cut_between = any(end - 1e-6 <= c <= t + 1e-6 for c in cut_times) if ranges else False
-        gap = t > end + interval * 0.5
+        started = current_sig is not None
+        cut_between = started and any(previous + 1e-6 < c <= t + 1e-6 for c in cut_times)
+        gap = started and t > end + interval * 0.5
         if current_sig is None or sig != current_sig or cut_between or gap:
             if current_sig is not None:
                 ranges.append((start, end))
             current_sig, start = sig, t
         end = max(frame_end, t + interval)
+        previous = t
     ranges.append((start, end))
     return ranges
 

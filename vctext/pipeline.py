@@ -29,6 +29,7 @@ from vctext.perception.base import (
     available_kinds,
     find_model,
     load_perceiver,
+    perceiver_class,
 )
 from vctext.types import Observation, VideoInfo
 
@@ -156,8 +157,19 @@ def _describe(
 
     runs: list[PerceiverRun] = []
     observations: list[Observation] = []
+    skipped: list[str] = []
+    active: list[PlannedPerceiver] = []
     pending: dict[Modality, list[tuple[Perceiver, str]]] = {m: [] for m in Modality}
     for item in plan:
+        cls = perceiver_class(item.kind, item.backend)
+        missing = cls.missing_dependencies()
+        if missing and not options.perceivers:
+            # Asked for by default, not by name: leave it out and say how to get it.
+            log.warning("skipping %s: %s not installed (pip install \"vctext[%s]\")",
+                        item.kind, ", ".join(missing), cls.extra)
+            skipped.append(f"{item.kind} skipped: pip install \"vctext[{cls.extra}]\" to add it")
+            continue
+        active.append(item)
         params = {"language": options.language} if item.kind == "asr" and options.language else {}
         perceiver = load_perceiver(
             item.kind, item.backend,
@@ -172,6 +184,9 @@ def _describe(
             runs.append(PerceiverRun(item.kind, item.backend, item.model, cached=True))
         else:
             pending[perceiver.modality].append((perceiver, key))
+
+    if not active:
+        raise ConfigError("no perceiver can run here: " + "; ".join(skipped))
 
     def finished(perceiver: Perceiver, key: str, obs: list[Observation], seconds: float) -> None:
         if options.cache:
@@ -201,7 +216,7 @@ def _describe(
         start=start,
         end=clip_end,
         perceivers=sorted(runs, key=lambda r: r.kind),
-        notes=_notes(info, plan, observations),
+        notes=_notes(info, active, observations) + skipped,
     )
 
 

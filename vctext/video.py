@@ -293,8 +293,11 @@ def iter_frames(
             rel = pipe.pts_time(index)
             time = s + (rel if rel is not None else index / fps)
             image = np.frombuffer(buf, dtype=np.uint8).reshape(height, width, 3)
-            scene_cut = bool(scene_threshold) and math.floor(time * fps) == math.floor(
-                previous * fps
+            # A frame in the same 1/fps bucket as the previous one can only be a scene change.
+            scene_cut = (
+                bool(scene_threshold)
+                and math.isfinite(previous)
+                and math.floor(time * fps) == math.floor(previous * fps)
             )
             yield Frame(
                 time=time,
