@@ -49,6 +49,8 @@ def handle_errors(func):
             if verbose:
                 log.exception("details")
             _fail(str(exc), exc.exit_code)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own: usage errors are reported by main()
         except KeyboardInterrupt:
             _fail("interrupted", 130)
         except Exception as exc:  # noqa: BLE001 - last line of defence: never a bare traceback
@@ -160,15 +162,29 @@ _EXTENSIONS = {"text": ".txt", "json": ".json", "md": ".md", "srt": ".srt", "vtt
               help="Neither read nor write the perception cache.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bars on stderr  [default: when stderr is a terminal]")
+@click.option("--narrate", is_flag=True, default=False,
+              help="Also write a readable narrative of the whole video with the LLM.")
+@setting_option("llm")
+@setting_option("llm_model", "--model")
+@setting_option("base_url")
 @verbosity_options
 @click.pass_context
 @handle_errors
-def describe(ctx, videos, output, start, end, no_cache, progress, format, template, **settings):
+def describe(ctx, videos, output, start, end, no_cache, progress, format, template, narrate,
+             **settings):
     """Describe VIDEO(s) as timestamped text (captions, tags, objects, on-screen text, speech)."""
     import vctext
     from vctext.render import render, write_atomic
 
     config.file_values()  # a broken config file is an error, not silently ignored
+    for name in [n for n in settings if n in config.SETTINGS]:
+        if ctx.get_parameter_source(name) is click.core.ParameterSource.DEFAULT:
+            # Not given: leave it to env > config file > default, which reports bad values there.
+            del settings[name]
+    if ctx.get_parameter_source("format") is click.core.ParameterSource.DEFAULT:
+        format = config.effective("format")
+    if ctx.get_parameter_source("template") is click.core.ParameterSource.DEFAULT:
+        template = config.effective("template")
     fmt = format
     template = template or None
     if template and fmt not in ("text", "md"):
@@ -177,6 +193,7 @@ def describe(ctx, videos, output, start, end, no_cache, progress, format, templa
         _fail(f"with several videos, -o must be an existing folder (got '{output}')", 2)
     if no_cache:
         settings["cache"] = False
+    llm_settings = {k: settings.pop(k) for k in ("llm", "llm_model", "base_url") if k in settings}
     quiet = ctx.find_root().ensure_object(dict).get("quiet", False)
     show = (not quiet) and (progress if progress is not None else sys.stderr.isatty())
     failures = 0
@@ -184,7 +201,12 @@ def describe(ctx, videos, output, start, end, no_cache, progress, format, templa
         bars = _Bars(path.name, show)
         try:
             doc = vctext.describe(path, start=start, end=end, progress=bars, **settings)
-            text = render(doc, format=fmt, template=template)
+            if narrate:
+                from vctext.llm.reason import render_narrated
+
+                text = render_narrated(doc, fmt, template, **llm_settings)
+            else:
+                text = render(doc, format=fmt, template=template)
         except VctextError as exc:
             if len(videos) == 1:
                 raise
@@ -327,11 +349,176 @@ def show_config() -> None:
             origin = "config file"
         else:
             origin = "default"
-        click.echo(f"{name} = {config.effective(name)!r}  # {origin}")
+        value = config.effective(name)
+        if name in config.SECRET_SETTINGS and value:
+            value = "*** (hidden)"
+        click.echo(f"{name} = {value!r}  # {origin}")
+
+
+# -- reasoning over the text: ask, chat ---------------------------------------------------------
+
+_LLM_FLAGS = (("llm", ()), ("llm_model", ("--model",)), ("base_url", ()), ("temperature", ()),
+              ("max_tokens", ()), ("context_tokens", ()), ("llm_timeout", ("--timeout",)),
+              ("llm_retries", ("--retries",)))
+
+
+def llm_options(func):
+    """The LLM flags (backend, model, server, limits) and the perception flags a video needs."""
+    for name in ("device", "fps", "perceivers", "profile"):
+        func = setting_option(name)(func)
+    for name, decls in reversed(_LLM_FLAGS):
+        func = setting_option(name, *decls)(func)
+    return click.option("--no-cache", is_flag=True, default=False,
+                        help="Neither read nor write the perception cache.")(func)
+
+
+def _given(ctx: click.Context, settings: dict, no_cache: bool) -> dict:
+    """Only the settings given as flags: the rest resolve as env > config file > default."""
+    config.file_values()  # a broken config file is an error, not silently ignored
+    given = {k: v for k, v in settings.items()
+             if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
+    if no_cache:
+        given["cache"] = False
+    return given
+
+
+class _Printer:
+    """Streams answer pieces to stdout as they arrive, without the answer's leading blanks."""
+
+    def __init__(self):
+        self.started = False
+
+    def __call__(self, piece: str) -> None:
+        if not self.started:
+            piece = piece.lstrip()
+            self.started = bool(piece)
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    def end(self) -> None:
+        if self.started:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+        self.started = False
+
+
+@app.command()
+@click.argument("video", type=click.Path(path_type=Path))
+@click.argument("question")
+@llm_options
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the answer, the time ranges it relied on and the model as JSON.")
+@verbosity_options
+@click.pass_context
+@handle_errors
+def ask(ctx, video, question, no_cache, as_json, **settings):
+    """Answer QUESTION about VIDEO with an LLM (the answer streams to stdout).
+
+    The video's text comes from the perception cache when VIDEO was described before, so a
+    second question costs only the LLM call.
+    """
+    import vctext
+
+    if not question.strip():
+        raise click.UsageError("QUESTION is empty")
+    options = _given(ctx, settings, no_cache)
+    printer = None if as_json else _Printer()
+    try:
+        answer = vctext.ask(video, question, on_text=printer, **options)
+    finally:
+        if printer:
+            printer.end()
+    if as_json:
+        click.echo(json.dumps({"video": str(video), **answer.to_json()}, ensure_ascii=False,
+                              indent=2))
+
+
+@app.command()
+@click.argument("video", type=click.Path(path_type=Path))
+@llm_options
+@verbosity_options
+@click.pass_context
+@handle_errors
+def chat(ctx, video, no_cache, **settings):
+    """Talk about VIDEO with an LLM: one question a line on stdin, answers streamed to stdout.
+
+    Commands: /reset forgets the conversation, /save PATH writes it as JSON, /quit ends (so does
+    end of input). Works with piped input too; then a failed turn makes the exit code 1.
+    """
+    import vctext
+
+    session = vctext.Chat(video, **_given(ctx, settings, no_cache))
+    session.llm.ensure_loaded()  # load (and learn the model's name) before the first question
+    interactive = sys.stdin.isatty()
+    if interactive:
+        try:
+            import readline  # noqa: F401 - line editing and history for input()
+        except ImportError:
+            pass
+        click.echo(f"Chatting about {session.doc.name} with {session.llm.name} "
+                   f"({session.llm.model}). /reset, /save PATH, /quit", err=True)
+    failures = 0
+    printer = _Printer()
+    while True:
+        if interactive:
+            click.echo("> ", err=True, nl=False)
+            try:
+                line = input()
+            except EOFError:
+                click.echo(err=True)
+                break
+        else:
+            line = sys.stdin.readline()
+            if not line:
+                break
+        text = line.strip()
+        if not text:
+            continue
+        command, _, argument = text.partition(" ")
+        try:
+            if command in ("/quit", "/exit"):
+                break
+            elif command == "/reset":
+                session.reset()
+                click.echo("(conversation cleared)", err=True)
+            elif command == "/save":
+                if not argument.strip():
+                    raise click.UsageError("/save needs a file name: /save chat.json")
+                click.echo(f"(saved to {session.save(argument.strip())})", err=True)
+            elif command.startswith("/") and " " not in command and len(command) > 1 \
+                    and command[1:].isalpha():
+                raise click.UsageError(f"unknown command {command}; use /reset, /save PATH "
+                                       "or /quit")
+            else:
+                for piece in session.send(text):
+                    printer(piece)
+                printer.end()
+        except (VctextError, click.UsageError) as exc:
+            printer.end()
+            failures += 1
+            message = exc.format_message() if isinstance(exc, click.UsageError) else str(exc)
+            click.echo(f"vctext: error: {message}", err=True)
+    if failures and not interactive:
+        sys.exit(1)
 
 
 def main() -> None:
-    app(prog_name="vctext")
+    try:
+        code = app.main(prog_name="vctext", standalone_mode=False)
+    except _NO_ARGS_IS_HELP as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:  # usage errors too: one line, like every other error
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        _fail(exc.format_message() + hint, exc.exit_code)
+    except click.Abort:
+        _fail("interrupted", 130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+#: click >= 8.2 raises this for a bare `vctext`; its message is the help text, shown as is.
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 if __name__ == "__main__":

@@ -139,11 +139,19 @@ BACKENDS: dict[str, dict[str, str]] = {
         "faster-whisper": "vctext.perception.asr:FasterWhisperASR",
         "openai-whisper": "vctext.perception.asr:OpenAIWhisperASR",
     },
+    "ocr": {"rapidocr": "vctext.perception.ocr:RapidOCRText"},
+    "detect": {"opencv-yolo": "vctext.perception.detect:OpenCVYoloDetector"},
+    "tags": {"efficientnet-lite0": "vctext.perception.tags:EfficientNetLiteTags"},
+    "scenes": {"content": "vctext.perception.scenes:ContentScenes"},
 }
 
 #: Modules that declare a ``MODELS`` table (light to import: no heavy imports at module level).
 MODEL_TABLES: dict[str, str] = {
     "asr": "vctext.perception.asr",
+    "ocr": "vctext.perception.ocr",
+    "detect": "vctext.perception.detect",
+    "tags": "vctext.perception.tags",
+    "scenes": "vctext.perception.scenes",
 }
 
 #: profile -> kind -> (backend, model). "auto" resolves per kind to standard when its weights are
@@ -151,6 +159,10 @@ MODEL_TABLES: dict[str, str] = {
 PROFILES: dict[str, dict[str, tuple[str, str]]] = {
     "offline": {
         "asr": ("faster-whisper", "pypi-tiny.en"),
+        "ocr": ("rapidocr", "pp-ocrv6"),
+        "detect": ("opencv-yolo", "yolov3-tiny"),
+        "tags": ("efficientnet-lite0", "efficientnet-lite0"),
+        "scenes": ("content", "hsv-content"),
     },
     "standard": {
         "asr": ("faster-whisper", "small"),

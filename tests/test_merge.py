@@ -74,3 +74,15 @@ def test_tags_are_ranked_by_score_and_capped():
     tags = segments[0].lines["tags"]
     assert len(tags) == 8
     assert tags[0] == "tag11"
+
+
+def test_speech_in_a_gap_between_visual_ranges_does_not_overlap_them():
+    obs = [frame_obs(t, "tags", "street") for t in (0, 1)]
+    obs += [frame_obs(t, "tags", "harbour") for t in (5, 6)]
+    obs.append(Observation(2.5, 7.0, "asr", "t", "A long announcement."))
+    _, segments = build_segments(obs, frame_interval=1.0)
+    spans = [(s.start, s.end) for s in segments]
+    assert spans == sorted(spans)
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+    speech = [s for s in segments if "asr" in s.lines]
+    assert speech and speech[0].start == 2.5

@@ -16,7 +16,8 @@ from vctext.errors import VctextError
 from vctext.types import Observation, Segment, VideoInfo
 
 __version__ = "0.1.0"
-__all__ = ["describe", "VideoText", "Observation", "Segment", "VideoInfo", "VctextError"]
+__all__ = ["describe", "VideoText", "Observation", "Segment", "VideoInfo", "VctextError",
+           "ask", "narrate", "Chat"]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -50,3 +51,34 @@ def describe(
         start=start, end=end, **{k: v for k, v in options.items() if k not in render_only}
     )
     return run(path, opts, progress=progress)
+
+
+def ask(video: str | os.PathLike | VideoText, question: str, llm: Any = None,
+        **options: Any) -> Any:
+    """Answer a question about a video with an LLM (see :func:`vctext.llm.reason.ask`).
+
+        >>> answer = vctext.ask("talk.mp4", "Where does the ferry go?", llm="local")
+        >>> print(answer.text, answer.ranges)
+
+    ``video`` is a path (perception comes from the cache when it was seen before) or a
+    :class:`VideoText`; ``llm`` is a backend name, a :class:`vctext.llm.LLM` or a LangChain chat
+    model; ``options`` are describe and LLM settings (``model``, ``base_url``, ...).
+    """
+    from vctext.llm.reason import ask as run
+
+    return run(video, question, llm, **options)
+
+
+def narrate(video: str | os.PathLike | VideoText, llm: Any = None, **options: Any) -> str:
+    """A readable narrative of the whole video (see :func:`vctext.llm.reason.narrate`)."""
+    from vctext.llm.reason import narrate as run
+
+    return run(video, llm, **options)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Chat":  # imported on first use: the LLM layer is optional
+        from vctext.llm.reason import Chat
+
+        return Chat
+    raise AttributeError(f"module 'vctext' has no attribute {name!r}")

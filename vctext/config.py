@@ -49,7 +49,22 @@ _SETTINGS = [
     Setting("format", "text", "output format", choices=("text", "json", "md", "srt", "vtt")),
     Setting("template", "", "path of a Jinja2 template to render the text with"),
     Setting("cache", True, "reuse perception results for files seen before", bool),
+    # -- the LLM that reasons over the text (ask, chat, describe --narrate) --
+    Setting("llm", "auto", "LLM backend: auto (openai when an API key or base URL is set, "
+            "else local), openai or local", choices=("auto", "openai", "local")),
+    Setting("llm_model", "", "LLM model id (openai: gpt-4o-mini; local: a Hugging Face id, a "
+            "model folder or a .gguf file; default: the bundled SmolLM2-135M-Instruct)"),
+    Setting("base_url", "", "OpenAI-compatible server URL (default: $OPENAI_BASE_URL, else "
+            "OpenAI)"),
+    Setting("api_key", "", "API key for the openai backend (default: $OPENAI_API_KEY)"),
+    Setting("temperature", 0.0, "LLM sampling temperature (0: deterministic)", float),
+    Setting("max_tokens", 512, "longest LLM answer, in tokens", int),
+    Setting("context_tokens", 0, "LLM context window in tokens (0: the model's own)", int),
+    Setting("llm_timeout", 60.0, "seconds to wait for the LLM server before giving up", float),
+    Setting("llm_retries", 3, "retries after a timeout, 429 or 5xx from the LLM server", int),
 ]
+#: Settings whose values are never printed (``vctext config`` shows them masked).
+SECRET_SETTINGS = frozenset({"api_key"})
 SETTINGS: dict[str, Setting] = {s.name: s for s in _SETTINGS}
 
 

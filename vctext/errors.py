@@ -46,6 +46,10 @@ class ModelError(VctextError):
     """A model could not be found, loaded or run."""
 
 
+class LLMError(VctextError):
+    """The LLM could not be reached or gave no usable answer (keys are scrubbed from the text)."""
+
+
 def _last_meaningful_line(stderr: str) -> str:
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
     for line in reversed(lines):

@@ -82,7 +82,7 @@ def _visual_ranges(
             if current_sig is not None:
                 ranges.append((start, end))
             current_sig, start = sig, t
-        end = max(frame_end, t + interval)
+        end = frame_end
         previous = t
     ranges.append((start, end))
     return ranges
@@ -132,7 +132,13 @@ def build_segments(
         if o.kind not in PERSISTENT_KINDS and not any(a - 1e-6 <= o.start < b for a, b in ranges)
     ]
     if orphans:
-        ranges = sorted(ranges + _speech_ranges(orphans))
+        # ...and stop where the next visual range starts, so ranges never overlap.
+        starts = sorted(a for a, _ in ranges)
+        extra = []
+        for a, b in _speech_ranges(orphans):
+            later = [s for s in starts if s > a]
+            extra.append((a, min([b, *later[:1]])))
+        ranges = sorted(ranges + extra)
     segments = []
     for a, b in ranges:
         lines: dict[str, list[str]] = {}

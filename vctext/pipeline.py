@@ -6,6 +6,7 @@ perceivers not cached → observations → merged segments → :class:`VideoText
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import logging
 import math
@@ -207,7 +208,7 @@ def _describe(
 
     interval = 1.0 / options.fps
     clip_end = end if math.isfinite(end) else None
-    observations = [_frame_span(o, interval, clip_end) for o in observations]
+    observations = _frame_spans(observations, interval, clip_end)
     collapsed, segments = build_segments(observations, interval, clip_end)
     return VideoText(
         video=info,
@@ -220,12 +221,27 @@ def _describe(
     )
 
 
-def _frame_span(o: Observation, interval: float, clip_end: float | None) -> Observation:
-    """A frame's observation lasts until the next sampled frame."""
-    if o.end > o.start:
-        return o
-    end = o.start + interval
-    return o.replace(end=min(end, clip_end) if clip_end else end)
+def _frame_spans(
+    observations: list[Observation], interval: float, clip_end: float | None
+) -> list[Observation]:
+    """A frame's observation lasts until the next sampled frame (one interval at most).
+
+    Scene cuts stay instants. Extra scene-change frames make some intervals shorter.
+    """
+    times = sorted({o.start for o in observations if o.end <= o.start and o.kind != "scene"})
+    out = []
+    for o in observations:
+        if o.end > o.start or o.kind == "scene":
+            out.append(o)
+            continue
+        end = o.start + interval
+        following = bisect.bisect_right(times, o.start)
+        if following < len(times):
+            end = min(end, times[following])
+        if clip_end is not None:
+            end = min(end, clip_end)
+        out.append(o.replace(end=max(end, o.start)))
+    return out
 
 
 def _notes(info: VideoInfo, plan: list[PlannedPerceiver], obs: list[Observation]) -> list[str]:

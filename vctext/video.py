@@ -89,9 +89,19 @@ def probe(path: str | os.PathLike) -> VideoInfo:
 
 def _not_media(p: Path, stderr: str) -> InputError:
     tail = stderr.strip().splitlines()[-1] if stderr.strip() else "unknown format"
-    if "moov atom not found" in stderr:
+    if "moov atom not found" in stderr and _looks_like_mp4(p):
         return InputError(f"'{p}' is truncated or incomplete (moov atom not found); re-download it")
     return InputError(f"'{p}' is not a readable video or audio file ({tail.strip()[:160]})")
+
+
+def _looks_like_mp4(p: Path) -> bool:
+    """True when the file starts with an MP4/MOV box (any file named .mp4 gets the mov demuxer)."""
+    try:
+        with open(p, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False
+    return head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")
 
 
 def _probe_with_ffprobe(prober: str, p: Path) -> VideoInfo:
@@ -254,8 +264,10 @@ def iter_frames(
 ) -> Iterator[Frame]:
     """Yield RGB frames at ``fps`` (one per 1/fps bucket), plus scene-change frames if asked.
 
-    Times are absolute (seconds from the start of the file), also when ``start`` is given.
-    Only the selected frames are converted to RGB and sent through the pipe.
+    Times are absolute (seconds from the start of the file), also when ``start`` is given. Each
+    sampled frame lies within half an interval of its sample point ``start + k / fps``. Only the
+    frames needed are decoded (see :func:`_decode_plan`), and only the selected ones are
+    converted to RGB and sent through the pipe.
     """
     import ffmpeg  # ffmpeg-python builds the command line
 
@@ -266,12 +278,21 @@ def iter_frames(
     s, e = clip_range(info, start, end)
     width, height = output_size(info, max_side)
     source_width = info.display_size[0]
-    pick = f"isnan(prev_selected_t)+gte(floor(t*{fps:g})-floor(prev_selected_t*{fps:g}),1)"
+    skip, shift = _decode_plan(info, fps, s, e, scene_threshold)
+    # t is relative to s: sample k takes the first decoded frame from k / fps on, or from
+    # (k - _KEY_TOLERANCE) / fps when only keyframes are decoded (one may sit just before k).
+    offset = f"+{_KEY_TOLERANCE:g}" if shift else ""
+    pick = (
+        f"isnan(prev_selected_t)"
+        f"+gte(floor(t*{fps:g}{offset})-floor(prev_selected_t*{fps:g}{offset}),1)"
+    )
     if scene_threshold:
         pick += f"+gt(scene,{scene_threshold:g})"
     input_args = {"ss": f"{s:.3f}"} if s > 0 else {}
     if math.isfinite(e):
         input_args["t"] = f"{e - s:.3f}"
+    if skip:
+        input_args["skip_frame"] = skip
     stream = (
         ffmpeg.input(str(info.path), **input_args)
         .video.filter("select", pick)
@@ -309,6 +330,82 @@ def iter_frames(
             previous = time
             index += 1
         pipe.finish(f"could not decode frames of '{info.path}'", produced=index > 0)
+
+
+#: Decoders known to honour ``-skip_frame`` (others decode everything, which is only slower).
+_SKIP_FRAME_CODECS = frozenset({"h264", "hevc", "mpeg2video", "mpeg4"})
+#: Keyframes-only decoding needs a keyframe this close (in intervals) to every sample point: a
+#: margin under the half-interval promise for container timestamp rounding.
+_KEY_TOLERANCE = 0.45
+#: Skipping non-reference frames (B-frames, mostly) delays a pick by at most the longest run of
+#: them, 3-4 frames from common encoders; at this many source frames per interval that stays
+#: well under half an interval.
+_NOREF_MIN_FRAMES = 8
+
+
+def _decode_plan(
+    info: VideoInfo, fps: float, s: float, e: float, scene_threshold: float | None
+) -> tuple[str | None, bool]:
+    """Which frames the decoder may skip: ``(skip_frame value or None, shifted buckets?)``.
+
+    Decoding is nearly all the cost of sampling: with keyframes near every sample point only
+    those are decoded (often 30x less work); otherwise non-reference frames, which no sample
+    needs to rebuild later frames, are skipped when samples are far apart. Scene detection
+    compares neighbouring frames, so it keeps every reference frame.
+    """
+    if info.video_codec not in _SKIP_FRAME_CODECS or not info.fps:
+        return None, False
+    if not scene_threshold and math.isfinite(e) and info.fps > 2 * fps:
+        index = _keyframe_index(info, s, e)
+        if index is not None and _near_every_sample(*index, fps, s):
+            return "nokey", True
+    if info.fps >= _NOREF_MIN_FRAMES * fps:
+        return "noref", False
+    return None, False
+
+
+def _near_every_sample(keys: list[float], last: float, fps: float, s: float) -> bool:
+    """True when each sample point ``s + k/fps`` up to the last frame has a keyframe close by."""
+    keys = sorted(k for k in keys if k >= s)
+    i = 0
+    for k in range(math.floor((last - s) * fps) + 1):
+        point = s + k / fps
+        while i < len(keys) and keys[i] < point - _KEY_TOLERANCE / fps:
+            i += 1
+        if i == len(keys) or keys[i] >= point + _KEY_TOLERANCE / fps:
+            return False
+    return True
+
+
+def _keyframe_index(info: VideoInfo, s: float, e: float) -> tuple[list[float], float] | None:
+    """Keyframe times and the last frame's time in ``[s, e)``, from the container's packets (no
+    decoding), in seconds from the start of the file; None when they cannot be read."""
+    prober = ffprobe_binary()
+    if not prober:
+        return None
+    entries = "packet=pts_time,flags:format=start_time"
+    cmd = [prober, "-v", "error", "-select_streams", "v:0", "-read_intervals", f"{s:.3f}%{e:.3f}"]
+    cmd += ["-show_entries", entries, "-of", "csv=p=0", str(info.path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+    if proc.returncode != 0:
+        return None
+    keys, times, origin = [], [], 0.0
+    for line in proc.stdout.splitlines():
+        pts, sep, flags = line.partition(",")
+        try:
+            value = float(pts)
+        except ValueError:  # N/A: no usable time
+            continue
+        if not sep:  # the format's start_time: ffmpeg counts output times from it
+            origin = value
+            continue
+        times.append(value)
+        if "K" in flags:
+            keys.append(value)
+    last = max((t for t in times if t < e + origin), default=None)
+    if last is None:
+        return None
+    return [k - origin for k in keys], last - origin
 
 
 class _FFmpegPipe:

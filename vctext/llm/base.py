@@ -1,0 +1,264 @@
+"""The one small interface every LLM backend follows: streamed chat, token counting, retries.
+
+A backend implements ``load()`` (heavy imports live there), ``_stream(messages)`` and, when its
+errors need it, ``_fault(exc)``. The base class turns every failure into an :class:`LLMError`
+with a one-line message, retries timeouts, 429 and 5xx with backoff (honouring Retry-After), and
+scrubs API keys from anything it says.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import math
+import random
+import re
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from vctext.errors import DependencyError, LLMError, VctextError
+
+log = logging.getLogger(__name__)
+
+#: Longest wait we accept from a Retry-After header before giving up with a clear message.
+MAX_RETRY_WAIT = 60.0
+#: First backoff step in seconds; doubles on each retry, with jitter.
+BACKOFF = 0.5
+#: Tokens a chat template adds around each message (role markers, separators), estimated.
+PER_MESSAGE_TOKENS = 6
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat message; ``role`` is system, user or assistant."""
+
+    role: str
+    content: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True)
+class LLMOptions:
+    """What a backend runs with; resolved from the settings table by :func:`llm_options`."""
+
+    model: str = ""
+    base_url: str = ""
+    api_key: str = field(default="", repr=False)
+    temperature: float = 0.0
+    max_tokens: int = 512
+    context_tokens: int = 0
+    timeout: float = 60.0
+    retries: int = 3
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What went wrong with one call, in words, and whether trying again may help."""
+
+    message: str
+    retryable: bool = False
+    retry_after: float | None = None
+    hint: str = ""
+
+
+_KEY_LIKE = re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{6,}|(?<=Bearer )[A-Za-z0-9._\-]{8,}")
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """Hide API keys (the given ones, and anything shaped like a key) in ``text``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return _KEY_LIKE.sub("***", text)
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def estimate_tokens(text: str) -> int:
+    """About four characters a token: the fallback when no tokenizer is at hand."""
+    return math.ceil(len(text) / 4)
+
+
+class LLM(ABC):
+    """Base class for LLM backends.
+
+    Subclasses set ``name`` and ``requires`` and implement ``load`` and ``_stream``; they may
+    override ``count_tokens``, ``default_context`` and ``_fault``.
+    """
+
+    name: ClassVar[str]
+    #: Top-level modules ``load()`` imports; a missing one names the extra to install.
+    requires: ClassVar[tuple[str, ...]] = ()
+    extra: ClassVar[str] = "llm"
+
+    def __init__(self, options: LLMOptions | None = None):
+        self.options = options or LLMOptions()
+        self.loaded = False
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.model!r}>"
+
+    # -- what the model is ---------------------------------------------------------------------
+
+    @property
+    def model(self) -> str:
+        return self.options.model
+
+    @property
+    def context_tokens(self) -> int:
+        """The context window the text is fitted to: the setting, else the model's own."""
+        self.ensure_loaded()
+        return self.options.context_tokens or self.default_context()
+
+    def default_context(self) -> int:
+        return 8192
+
+    def count_tokens(self, text: str) -> int:
+        return estimate_tokens(text)
+
+    def count_messages(self, messages: list[Message]) -> int:
+        return sum(self.count_tokens(m.content) + PER_MESSAGE_TOKENS for m in messages) + 3
+
+    # -- loading -------------------------------------------------------------------------------
+
+    def ensure_loaded(self) -> None:
+        if not self.loaded:
+            missing = [m for m in self.requires if importlib.util.find_spec(m) is None]
+            if missing:
+                raise DependencyError(f"the {self.name} LLM backend", self.extra, missing[0])
+            try:
+                self.load()
+            except LLMError as exc:
+                raise LLMError(self.scrub(str(exc))) from None
+            except VctextError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a backend's own errors become one line
+                raise LLMError(self.scrub(f"cannot load the {self.name} LLM "
+                                          f"{self.model!r}: {one_line(exc)}")) from None
+            self.loaded = True
+
+    @abstractmethod
+    def load(self) -> None:
+        """Import the client or model and get it ready."""
+
+    # -- talking -------------------------------------------------------------------------------
+
+    @abstractmethod
+    def _stream(self, messages: list[Message]) -> Iterator[str]:
+        """Yield the answer's text as it arrives; raise the backend's own errors."""
+
+    def _fault(self, exc: Exception) -> Fault:
+        """Describe a backend error; the default knows timeouts and HTTP status codes."""
+        return generic_fault(exc)
+
+    def scrub(self, text: str) -> str:
+        return scrub(text, [self.options.api_key])
+
+    def stream(self, messages: list[Message]) -> Iterator[str]:
+        """Yield the answer in pieces; retries before the first piece, then fails cleanly."""
+        self.ensure_loaded()
+        return self._retrying(lambda: self._stream(messages))
+
+    def _retrying(self, produce: Callable[[], Iterable[str]]) -> Iterator[str]:
+        """Run ``produce`` with retries; every failure ends as one :class:`LLMError` line."""
+        attempt = 0
+        while True:
+            started = False
+            try:
+                for piece in produce():
+                    if piece:
+                        started = True
+                        yield piece
+                if not started:
+                    raise LLMError(f"the {self.name} LLM {self.model!r} gave an empty answer")
+                return
+            except VctextError as exc:
+                if isinstance(exc, LLMError):
+                    raise LLMError(self.scrub(str(exc))) from None
+                raise
+            except GeneratorExit:
+                raise
+            except Exception as exc:  # noqa: BLE001 - every backend error becomes one line
+                fault = self._fault(exc)
+                log.debug("LLM call failed: %s", self.scrub(repr(exc)))
+                if fault.retryable and not started and attempt < self.options.retries:
+                    wait = fault.retry_after
+                    if wait is None:
+                        wait = BACKOFF * 2**attempt * (1 + random.random() * 0.25)
+                    if wait > MAX_RETRY_WAIT:
+                        raise LLMError(self.scrub(
+                            f"{fault.message}; the server asks to wait {wait:.0f} s, "
+                            "try again later")) from None
+                    attempt += 1
+                    log.info("%s; retry %d of %d in %.1f s", self.scrub(fault.message), attempt,
+                             self.options.retries, wait)
+                    time.sleep(wait)
+                    continue
+                tries = f" (after {attempt + 1} tries)" if attempt else ""
+                hint = f"; {fault.hint}" if fault.hint else ""
+                raise LLMError(self.scrub(one_line(fault.message + tries + hint, 400))) from None
+
+    def complete(self, messages: list[Message]) -> str:
+        """The whole answer as one string."""
+        return "".join(self.stream(messages)).strip()
+
+
+def _status(exc: Exception) -> int | None:
+    for attr in ("status_code", "status", "http_status"):
+        value = getattr(exc, attr, None)
+        if isinstance(value, int):
+            return value
+    response = getattr(exc, "response", None)
+    value = getattr(response, "status_code", None)
+    return value if isinstance(value, int) else None
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds from a Retry-After (or retry-after-ms) header, if there is a usable one."""
+    if headers is None:
+        return None
+    try:
+        ms = headers.get("retry-after-ms")
+        if ms is not None:
+            return max(float(ms) / 1000, 0.0)
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        return max(float(value), 0.0)
+    except (TypeError, ValueError):
+        try:
+            from email.utils import parsedate_to_datetime
+
+            when = parsedate_to_datetime(headers.get("retry-after"))
+            return max(when.timestamp() - time.time(), 0.0)
+        except (TypeError, ValueError):
+            return None
+
+
+def generic_fault(exc: Exception) -> Fault:
+    """Classify any client's error by its name and HTTP status."""
+    status = _status(exc)
+    name = type(exc).__name__
+    text = one_line(exc) or name
+    if status == 429 or "RateLimit" in name:
+        wait = retry_after(getattr(getattr(exc, "response", None), "headers", None))
+        return Fault(f"the LLM server is rate limiting requests (429): {text}", True, wait)
+    if status is not None and status >= 500:
+        return Fault(f"the LLM server failed ({status}): {text}", True)
+    if "Timeout" in name or isinstance(exc, TimeoutError):
+        return Fault("the LLM server did not answer in time", True,
+                     hint="raise --timeout (VCTEXT_LLM_TIMEOUT) or try later")
+    if "Connection" in name or isinstance(exc, ConnectionError):
+        return Fault(f"cannot reach the LLM server: {text}", True)
+    if status is not None:
+        return Fault(f"the LLM server refused the request ({status}): {text}")
+    return Fault(f"the LLM failed: {name}: {text}")
