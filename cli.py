@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -53,6 +54,10 @@ def handle_errors(func):
             raise  # click's own: usage errors are reported by main()
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly, as other command-line tools do.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
         except Exception as exc:  # noqa: BLE001 - last line of defence: never a bare traceback
             if verbose:
                 log.exception("details")
@@ -285,12 +290,14 @@ def models_list(profile: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    click.echo(f"{'kind':<7} {'backend':<15} {'model':<14} {'profiles':<9} {'MB':>6}  "
-               f"{'installed':<9}  source")
-    for r in rows:
-        click.echo(f"{r['kind']:<7} {r['backend']:<15} {r['model']:<14} "
-                   f"{','.join(r['profiles']) or '-':<9} {r['size_mb']:>6.0f}  "
-                   f"{'yes' if r['installed'] else 'no':<9}  {r['source']}")
+    table = [["kind", "backend", "model", "profiles", "MB", "installed", "source"]] + [
+        [r["kind"], r["backend"], r["model"], ",".join(r["profiles"]) or "-",
+         f"{r['size_mb']:.0f}", "yes" if r["installed"] else "no", r["source"]]
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
 @models.command("pull")
@@ -338,8 +345,6 @@ def models_verify(profile: str) -> None:
 @handle_errors
 def show_config() -> None:
     """Show every setting's value in force and where it comes from."""
-    import os
-
     click.echo(f"# config file: {config.config_path()}")
     file_values = config.file_values()
     for name, setting in config.SETTINGS.items():

@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -185,12 +184,24 @@ CASES = {
 }
 
 
-class ChildPeak:
-    """Largest peak RSS (VmHWM) of this process's ffmpeg/ffprobe children, polled from /proc.
+def vm_hwm_kb(pid: str) -> int:
+    """Peak RSS of a process since its last exec, in KiB (0 once it is gone).
 
-    ru_maxrss of RUSAGE_CHILDREN cannot be used: a child forked from a large Python process
-    (1.4 GB once models are loaded) reports the parent's size there, even after exec.
+    Not ru_maxrss: Linux carries a parent's peak over fork and exec, so a child forked from a
+    1.4 GB Python process reports 1.4 GB there whatever it runs.
     """
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+class ChildPeak:
+    """Largest peak RSS (VmHWM) of this process's ffmpeg/ffprobe children, polled from /proc."""
 
     def __init__(self, interval: float = 0.02):
         self.interval = interval
@@ -210,12 +221,11 @@ class ChildPeak:
         while not self._stop.wait(self.interval):
             for pid in self._children():
                 try:
-                    status = Path(f"/proc/{pid}/status").read_text()
+                    name = Path(f"/proc/{pid}/comm").read_text().strip()
                 except OSError:  # exited meanwhile
                     continue
-                fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-                if fields.get("Name", "").strip() in ("ffmpeg", "ffprobe") and "VmHWM" in fields:
-                    self.peak_kb = max(self.peak_kb, int(fields["VmHWM"].split()[0]))
+                if name in ("ffmpeg", "ffprobe"):
+                    self.peak_kb = max(self.peak_kb, vm_hwm_kb(pid))
 
     @staticmethod
     def _children() -> list[str]:
@@ -235,14 +245,13 @@ def run_case_here(name: str, path: str) -> None:
         result = CASES[name](path)
     wall = time.perf_counter() - t0
     c1 = os.times()
-    me = resource.getrusage(resource.RUSAGE_SELF)
     result.update(
         wall_s=wall,
         cpu_s=(c1.user - c0.user)
         + (c1.system - c0.system)
         + (c1.children_user - c0.children_user)
         + (c1.children_system - c0.children_system),
-        python_rss_mb=me.ru_maxrss / 1024,  # KiB on Linux
+        python_rss_mb=vm_hwm_kb("self") / 1024,
         ffmpeg_rss_mb=children.peak_kb / 1024,
     )
     if result.pop("check_plan", False):  # after measuring: it runs ffprobe once more
@@ -356,9 +365,9 @@ def goals(rows: list[Row], long: int) -> list[str]:
 
 DEFAULT_KEYINT = 60
 FOOTNOTE = (
-    "python peak RSS: the measured Python process (ru_maxrss); ffmpeg peak RSS: the largest "
-    "peak (VmHWM, polled every 20 ms) of its ffmpeg/ffprobe children; goals on RSS use their "
-    "sum. CPU s: user + system of both. The every-frame 10-min rows stream their frames "
+    "python peak RSS: the measured Python process (VmHWM at the end); ffmpeg peak RSS: the "
+    "largest peak (VmHWM, polled every 20 ms) of its ffmpeg/ffprobe children; goals on RSS use "
+    "their sum. CPU s: user + system of both. The every-frame 10-min rows stream their frames "
     "(holding 10 min would need "
     f"~{600 * RATE * WIDTH * HEIGHT * 3 / 2**30:.0f} GiB); the held row shows the 1-min cost."
 )

@@ -26,6 +26,8 @@ class Modality(str, Enum):
     FRAMES = "frames"
     CLIPS = "clips"
     AUDIO = "audio"
+    #: Reads what the other perceivers saw (runs after them); no pixels or samples.
+    OBSERVATIONS = "observations"
 
 
 @dataclass(frozen=True)
@@ -140,19 +142,38 @@ BACKENDS: dict[str, dict[str, str]] = {
         "openai-whisper": "vctext.perception.asr:OpenAIWhisperASR",
     },
     "ocr": {"rapidocr": "vctext.perception.ocr:RapidOCRText"},
-    "detect": {"opencv-yolo": "vctext.perception.detect:OpenCVYoloDetector"},
-    "tags": {"efficientnet-lite0": "vctext.perception.tags:EfficientNetLiteTags"},
+    "detect": {"opencv-yolo": "vctext.perception.detect:OpenCVYoloDetector",
+               "ultralytics": "vctext.perception.yolo:UltralyticsDetector"},
+    "action": {"transformers": "vctext.perception.action:VideoClassifierAction"},
+    "tags": {"efficientnet-lite0": "vctext.perception.tags:EfficientNetLiteTags",
+             "clip": "vctext.perception.clip_tags:ClipTags"},
+    "caption": {"transformers": "vctext.perception.caption:TransformersCaptioner"},
+    "dense": {"crop-caption": "vctext.perception.dense:CropCaptioner"},
     "scenes": {"content": "vctext.perception.scenes:ContentScenes"},
 }
 
-#: Modules that declare a ``MODELS`` table (light to import: no heavy imports at module level).
-MODEL_TABLES: dict[str, str] = {
+#: Modules that declare a ``MODELS`` table (light to import: no heavy imports at module level);
+#: a kind whose backends live in several modules lists them all.
+MODEL_TABLES: dict[str, str | tuple[str, ...]] = {
     "asr": "vctext.perception.asr",
     "ocr": "vctext.perception.ocr",
-    "detect": "vctext.perception.detect",
-    "tags": "vctext.perception.tags",
+    "detect": ("vctext.perception.detect", "vctext.perception.yolo"),
+    "action": "vctext.perception.action",
+    "tags": ("vctext.perception.tags", "vctext.perception.clip_tags"),
+    "caption": "vctext.perception.caption",
+    "dense": "vctext.perception.dense",
     "scenes": "vctext.perception.scenes",
 }
+
+# The offline caption writes what the other perceivers saw; it shares the "caption" kind with
+# the model captioners, so it joins their registry and model table rather than replacing them.
+BACKENDS.setdefault("caption", {})["from-observations"] = (
+    "vctext.perception.composed_caption:ComposedCaption")
+_caption_tables = MODEL_TABLES.get("caption", ())
+MODEL_TABLES["caption"] = (
+    *((_caption_tables,) if isinstance(_caption_tables, str) else _caption_tables),
+    "vctext.perception.composed_caption",
+)
 
 #: profile -> kind -> (backend, model). "auto" resolves per kind to standard when its weights are
 #: already on disk, else offline (see ``vctext.pipeline``).
@@ -163,9 +184,15 @@ PROFILES: dict[str, dict[str, tuple[str, str]]] = {
         "detect": ("opencv-yolo", "yolov3-tiny"),
         "tags": ("efficientnet-lite0", "efficientnet-lite0"),
         "scenes": ("content", "hsv-content"),
+        "caption": ("from-observations", "offline-observations"),
     },
     "standard": {
         "asr": ("faster-whisper", "small"),
+        "detect": ("ultralytics", "yolo11n.pt"),
+        "action": ("transformers", "MCG-NJU/videomae-base-finetuned-kinetics"),
+        "caption": ("transformers", "Salesforce/blip-image-captioning-base"),
+        "tags": ("clip", "openai/clip-vit-base-patch32"),
+        "dense": ("crop-caption", "Salesforce/blip-image-captioning-base"),
     },
 }
 
@@ -204,10 +231,11 @@ def load_perceiver(kind: str, backend: str, options: PerceiverOptions) -> Percei
 
 def model_table(kind: str) -> list[ModelSpec]:
     """The pinned models declared for ``kind``."""
-    module_name = MODEL_TABLES.get(kind)
-    if module_name is None:
-        return []
-    return list(getattr(importlib.import_module(module_name), "MODELS", []))
+    modules = MODEL_TABLES.get(kind, ())
+    if isinstance(modules, str):
+        modules = (modules,)
+    return [spec for name in modules
+            for spec in getattr(importlib.import_module(name), "MODELS", [])]
 
 
 def all_models() -> list[ModelSpec]:

@@ -3,6 +3,11 @@
 One ``ocr`` observation per text line found on a frame, with its box in source pixels and the
 recognizer's confidence. Low-confidence lines and junk (a lone character, stray symbols) are
 dropped; the same text on consecutive frames becomes one time range when observations are merged.
+
+OCR is the costliest offline perceiver (about a second a frame on a CPU), and most sampled frames
+look like the one before (a talk, a screencast, a parked camera). A frame whose small grayscale
+thumbnail differs from the last OCR'd frame's by no more than ``reuse_diff`` levels anywhere
+reuses that frame's lines (at most ``reuse_max`` seconds on), so unchanged text costs nothing.
 """
 
 from __future__ import annotations
@@ -31,7 +36,16 @@ DEFAULTS: dict[str, Any] = {
     # Frames whose short side is under this are upscaled for text detection (RapidOCR's default
     # of 736 is tuned for documents; 480 keeps video captions and is about twice as fast).
     "det_side": 480,
+    # The angle classifier only matters for upside-down text, rare in video; off, it saves a
+    # model call per line.
+    "use_cls": False,
+    # Thumbnail cell change (0-255 grey levels) under which a frame reuses the last OCR result;
+    # 0 runs OCR on every frame. A changed word moves cells by tens of levels; noise by a few.
+    "reuse_diff": 10.0,
+    "reuse_max": 10.0,  # seconds after which OCR runs again anyway
 }
+#: Width of the grayscale thumbnail frames are compared on (cells of about 10x10 pixels).
+THUMB_WIDTH = 64
 SHORT = 4
 
 
@@ -105,18 +119,48 @@ class RapidOCRText(FramePerceiver):
             "Det.limit_type": "min",
             "Det.limit_side_len": int(self.params["det_side"]),
             "EngineConfig.onnxruntime.use_cuda": cuda,
+            "Global.use_cls": bool(self.params["use_cls"]),
         })
+        self.last: tuple[float, np.ndarray, list[TextLine]] | None = None
+        self.ocr_runs = 0
 
     def recognize(self, frame: Frame) -> list[TextLine]:
         """The forward pass for one frame: RapidOCR takes BGR like the rest of OpenCV."""
         bgr = np.ascontiguousarray(frame.image[..., ::-1])
         return raw_lines(self.engine(bgr))
 
+    def thumbnail(self, frame: Frame) -> np.ndarray:
+        """Small grayscale picture of the frame, averaged over cells (noise averages out)."""
+        cv2 = self.require("cv2")
+        height = max(1, round(frame.height * THUMB_WIDTH / frame.width))
+        gray = cv2.cvtColor(np.ascontiguousarray(frame.image), cv2.COLOR_RGB2GRAY)
+        return cv2.resize(gray, (THUMB_WIDTH, height), interpolation=cv2.INTER_AREA).astype(
+            np.int16)
+
+    def lines(self, frame: Frame) -> list[TextLine]:
+        """This frame's lines: the last OCR'd frame's when the picture has not changed."""
+        p = self.params
+        thumb = self.thumbnail(frame) if p["reuse_diff"] > 0 else None
+        if thumb is not None and self.last is not None:
+            time, previous, lines = self.last
+            if (previous.shape == thumb.shape and 0 <= frame.time - time <= p["reuse_max"]
+                    and int(np.abs(thumb - previous).max()) <= p["reuse_diff"]):
+                return lines
+        lines = self.recognize(frame)
+        self.ocr_runs += 1
+        if thumb is not None:
+            self.last = (frame.time, thumb, lines)
+        return lines
+
     def process(self, batch: list[Frame]) -> list[Observation]:
         out: list[Observation] = []
         for frame in batch:
-            out += line_observations(frame, self.recognize(frame), self.source, self.params)
+            out += line_observations(frame, self.lines(frame), self.source, self.params)
         return out
+
+    def finish(self) -> list[Observation]:
+        self.last = None
+        return []
 
     def close(self) -> None:
         self.engine = None

@@ -36,6 +36,8 @@ def is_on_disk(spec: ModelSpec) -> bool:
     if where.startswith("openai-whisper/"):
         root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "whisper"
         return any(root.glob(f"{spec.name}*.pt"))
+    if kind == "github" and where.startswith("ultralytics/"):
+        return _ultralytics_weights(spec.name) is not None
     try:
         from huggingface_hub import snapshot_download
     except ImportError:
@@ -65,6 +67,16 @@ def pull(spec: ModelSpec, to: str | None = None) -> str:
         except Exception as exc:  # noqa: BLE001
             raise ModelError(f"could not download openai-whisper '{spec.name}': {exc}") from exc
         return root or "~/.cache/whisper"
+    if kind == "github" and where.startswith("ultralytics/"):
+        try:
+            import ultralytics
+        except ImportError as exc:
+            raise DependencyError("pulling ultralytics models", "vision", "ultralytics") from exc
+        try:
+            ultralytics.YOLO(spec.name)  # downloads into ultralytics' weights dir
+        except Exception as exc:  # noqa: BLE001
+            raise ModelError(f"could not download {spec.name}: {exc}") from exc
+        return str(_ultralytics_weights(spec.name) or spec.name)
     try:
         from huggingface_hub import snapshot_download
     except ImportError as exc:
@@ -86,3 +98,15 @@ def verify(spec: ModelSpec) -> str:
     perceiver.ensure_loaded()
     perceiver.close()
     return "ok"
+
+
+def _ultralytics_weights(name: str) -> Path | None:
+    """Where ultralytics keeps a downloaded weights file (its weights dir, or the current dir)."""
+    candidates = [Path(name)]
+    try:
+        from ultralytics.utils import SETTINGS
+
+        candidates.append(Path(SETTINGS.get("weights_dir", "")) / name)
+    except ImportError:
+        pass
+    return next((p for p in candidates if p.is_file()), None)

@@ -36,7 +36,7 @@ from vctext.types import Observation, VideoInfo
 
 log = logging.getLogger(__name__)
 
-#: progress(stage, done, total): stage is "frames" or "audio"; total may be None (unknown).
+#: progress(stage, done, total): stage is "frames", "clips" or "audio"; total may be None.
 Progress = Callable[[str, float, "float | None"], None]
 
 
@@ -176,6 +176,10 @@ def _describe(
             item.kind, item.backend,
             PerceiverOptions(item.model, device=device, batch_size=batch_size, params=params),
         )
+        if perceiver.modality is Modality.OBSERVATIONS:
+            # Reads the others' output, cheap: never cached (its input is not in a cache key).
+            pending[Modality.OBSERVATIONS].append((perceiver, ""))
+            continue
         key = cache_key(info.sha256 or "", item.kind, perceiver.cache_params(),
                         _clip_params(perceiver.modality, options, start, end))
         hit = cache.get(key) if options.cache else None
@@ -190,7 +194,7 @@ def _describe(
         raise ConfigError("no perceiver can run here: " + "; ".join(skipped))
 
     def finished(perceiver: Perceiver, key: str, obs: list[Observation], seconds: float) -> None:
-        if options.cache:
+        if options.cache and key:
             cache.put(key, info.sha256 or "", perceiver.kind, perceiver.cache_params(), obs)
         observations.extend(obs)
         runs.append(PerceiverRun(perceiver.kind, perceiver.backend, perceiver.options.model,
@@ -203,8 +207,15 @@ def _describe(
     for perceiver, key in pending[Modality.AUDIO]:
         obs, seconds = _run_audio(info, options, start, end, perceiver, progress)
         finished(perceiver, key, obs, seconds)
-    if pending[Modality.CLIPS]:
-        raise ConfigError("clip perceivers are not supported by this version of the pipeline")
+    for perceiver, key in pending[Modality.CLIPS]:
+        obs, seconds = _run_clips(info, options, start, end, perceiver, progress)
+        finished(perceiver, key, obs, seconds)
+    for perceiver, key in pending[Modality.OBSERVATIONS]:
+        t0 = time.perf_counter()
+        perceiver.ensure_loaded()
+        obs = perceiver.process(list(observations)) + perceiver.finish()
+        perceiver.close()
+        finished(perceiver, key, obs, time.perf_counter() - t0)
 
     interval = 1.0 / options.fps
     clip_end = end if math.isfinite(end) else None
@@ -218,6 +229,7 @@ def _describe(
         end=clip_end,
         perceivers=sorted(runs, key=lambda r: r.kind),
         notes=_notes(info, active, observations) + skipped,
+        summary=extractive_summary(collapsed),
     )
 
 
@@ -302,6 +314,87 @@ def _run_frames(
         outputs[i].extend(p.finish())
         p.close()
     return list(zip(outputs, seconds))
+
+
+def _run_clips(
+    info: VideoInfo,
+    options: DescribeOptions,
+    start: float,
+    end: float,
+    perceiver: Perceiver,
+    progress: Progress | None,
+) -> tuple[list[Observation], float]:
+    """A second streamed pass, at the clip frame rate, cut into windows as frames arrive.
+
+    Only the window being filled and one batch of clips are held in memory.
+    """
+    if not info.has_video:
+        return [], 0.0
+    from vctext.perception.action import Clip
+
+    t0 = time.perf_counter()
+    perceiver.ensure_loaded()
+    spec = perceiver.clip_spec()
+    last = end if math.isfinite(end) else info.duration
+    out: list[Observation] = []
+    clips: list[Clip] = []
+    window: list = []
+    index = 0  # the window being filled starts at start + index * spec.every
+
+    def close_window() -> None:
+        # A window cut short by the end of the video counts when at least half full: padded
+        # with its last frame, as video classifiers expect a fixed number of frames.
+        if len(window) * 2 >= spec.frames:
+            frames = window[:spec.frames] + [window[-1]] * (spec.frames - len(window))
+            w_start = start + index * spec.every
+            clips.append(Clip(w_start, min(w_start + spec.length, last), frames))
+        window.clear()
+        if len(clips) >= perceiver.options.batch_size:
+            flush()
+
+    def flush() -> None:
+        out.extend(perceiver.process(list(clips)))
+        if progress:
+            progress("clips", clips[-1].end - start, (last - start) or None)
+        clips.clear()
+
+    for frame in video.iter_frames(info, spec.fps, start, end, None, options.max_side):
+        k = math.floor((frame.time - start) / spec.every + 1e-6)
+        if k != index:
+            close_window()
+            index = k
+        if frame.time - (start + index * spec.every) < spec.length - 1e-6:
+            window.append(frame)
+            if len(window) == spec.frames:
+                close_window()
+    close_window()
+    if clips:
+        flush()
+    out.extend(perceiver.finish())
+    perceiver.close()
+    return out, time.perf_counter() - t0
+
+
+def extractive_summary(observations: list[Observation], most: int = 2) -> str | None:
+    """One or two sentences for the whole video without an LLM: the captions on screen longest.
+
+    ``--narrate`` replaces it with an LLM's narrative. None when no perceiver wrote captions.
+    """
+    shown: dict[str, float] = {}
+    for o in observations:
+        if o.kind == "caption":
+            shown[o.text] = shown.get(o.text, 0.0) + max(o.end - o.start, 0.0)
+    if not shown:
+        return None
+    ranked = sorted(shown, key=lambda text: -shown[text])[:most]
+    summary = f"Mostly {ranked[0]}."
+    if len(ranked) > 1:
+        summary += f" Also {ranked[1]}."
+    actions = [o for o in observations if o.kind == "action"]
+    if actions:
+        best = max(actions, key=lambda o: (o.end - o.start) * (o.score or 0.0)).text
+        summary += f" Action: {best}."
+    return summary
 
 
 def _run_audio(

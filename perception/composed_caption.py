@@ -1,0 +1,102 @@
+"""A plain caption written from what the other perceivers saw, for when no captioner is installed.
+
+No captioner weights ship on PyPI, so the offline profile composes one line per sampled frame from
+that frame's objects, tags and text on screen: "a streetcar with a person, 2 cars and a bicycle;
+text on screen: "GATE 7"". Every word comes from an observation: nothing is guessed, and
+``source`` ("composed:...") says the line was written, not seen by a captioning model.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+from vctext.perception.base import Modality, ModelSpec, Perceiver
+from vctext.types import Observation
+
+MODELS: list[ModelSpec] = [
+    ModelSpec("caption", "from-observations", "offline-observations", "pypi:vctext", 0,
+              "Apache-2.0", profiles=("offline",),
+              note="no model: a sentence from the detect, tags and ocr observations"),
+]
+
+#: Kinds a composed caption reads, in the order they appear in it.
+READS = ("tags", "detect", "ocr")
+_PLURALS = {"person": "people", "mouse": "mice", "knife": "knives", "skis": "skis",
+            "sheep": "sheep", "scissors": "scissors"}
+
+
+def plural(label: str, count: int) -> str:
+    """'a car', '2 cars', '3 people': English enough for COCO and ImageNet labels."""
+    if count == 1:
+        return f"{'an' if label[:1].lower() in 'aeiou' else 'a'} {label}"
+    head, _, last = label.rpartition(" ")
+    if last in _PLURALS:
+        many = _PLURALS[last]
+    elif last.endswith(("s", "x", "ch", "sh")):
+        many = last + "es"
+    elif last.endswith("y") and last[-2:-1] not in "aeiou":
+        many = last[:-1] + "ies"
+    else:
+        many = last + "s"
+    return f"{count} {head + ' ' if head else ''}{many}"
+
+
+def listing(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def sentence(tags: list[str], objects: Counter, texts: list[str], max_objects: int = 5,
+             max_texts: int = 3) -> str:
+    """One frame's caption; empty when the frame gave nothing to say."""
+    named = [plural(label, n) for label, n in objects.most_common(max_objects)]
+    # A tag that repeats a detected object adds nothing: "a car with a car".
+    scene = next((t for t in tags if t.lower() not in {k.lower() for k in objects}), None)
+    parts = []
+    if scene and named:
+        parts.append(f"{plural(scene, 1)} with {listing(named)}")
+    elif named:
+        parts.append(listing(named))
+    elif scene:
+        parts.append(plural(scene, 1))
+    if texts:
+        shown = " ".join(f'"{t}"' for t in texts[:max_texts])
+        parts.append(f"text on screen: {shown}")
+    return "; ".join(parts)
+
+
+def compose(observations: list[Observation], source: str) -> list[Observation]:
+    """A caption at every frame time that has tags, objects or text (instants, like the inputs)."""
+    frames: dict[float, dict[str, list[Observation]]] = defaultdict(lambda: defaultdict(list))
+    for o in observations:
+        if o.kind in READS and o.end <= o.start:
+            frames[o.start][o.kind].append(o)
+    out = []
+    for time in sorted(frames):
+        seen = frames[time]
+        tags = [o.text for o in sorted(seen["tags"], key=lambda o: -(o.score or 0.0))]
+        objects = Counter(o.text for o in seen["detect"])
+        texts = list(dict.fromkeys(o.text for o in seen["ocr"]))
+        text = sentence(tags, objects, texts)
+        if text:
+            out.append(Observation(time, time, "caption", source, text,
+                                   extra={"from": sorted(k for k in READS if seen[k])}))
+    return out
+
+
+class ComposedCaption(Perceiver):
+    """Reads the other perceivers' observations (it runs after them) and writes captions."""
+
+    kind = "caption"
+    backend = "from-observations"
+    modality = Modality.OBSERVATIONS
+    extra = "vision-offline"
+
+    @property
+    def source(self) -> str:
+        return f"composed:{self.options.model}"
+
+    def load(self) -> None:
+        """Nothing to load: there is no model."""
+
+    def process(self, batch: list[Observation]) -> list[Observation]:  # type: ignore[override]
+        return compose(batch, self.source)

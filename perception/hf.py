@@ -1,0 +1,47 @@
+"""What the Hugging Face (transformers) vision backends share: device, dtype, pinned revisions.
+
+Light to import: torch and transformers are imported by the callers' ``load()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vctext.errors import ModelError
+from vctext.perception.base import Perceiver, find_model
+
+
+def torch_device(perceiver: Perceiver) -> tuple[str, Any]:
+    """(device, dtype) for a perceiver: fp16 on CUDA, fp32 on the CPU."""
+    torch = perceiver.require("torch")
+    if perceiver.options.device.startswith("cuda") and torch.cuda.is_available():
+        return perceiver.options.device, torch.float16
+    return "cpu", torch.float32
+
+
+def revision(kind: str, backend: str, model: str) -> str | None:
+    """The revision pinned in the model table for ``model`` (None for local dirs and others)."""
+    spec = find_model(kind, backend, model)
+    return spec.revision if spec is not None else None
+
+
+def load_pretrained(perceiver: Perceiver, auto_class: str, **kwargs: Any) -> Any:
+    """``transformers.<auto_class>.from_pretrained`` for the perceiver's model, errors explained."""
+    transformers = perceiver.require("transformers")
+    model = perceiver.options.model
+    rev = revision(perceiver.kind, perceiver.backend, model)
+    try:
+        return getattr(transformers, auto_class).from_pretrained(model, revision=rev, **kwargs)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(
+            f"cannot load {auto_class} from '{model}' for the {perceiver.kind} backend "
+            f"'{perceiver.backend}': {exc}; pass a local model directory, or run "
+            "`vctext models pull --profile standard` where the hub is reachable"
+        ) from exc
+
+
+def to_pil(images: list) -> list:
+    """RGB uint8 arrays → PIL images (what every transformers image processor accepts)."""
+    from PIL import Image
+
+    return [Image.fromarray(im) for im in images]
