@@ -22,8 +22,11 @@ log = logging.getLogger("vctext")
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
-    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else
-                                         logging.INFO if verbose else logging.WARNING)
+    level = (
+        logging.ERROR
+        if quiet
+        else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("vctext: %(levelname)s: %(message)s"))
     root = logging.getLogger("vctext")
@@ -104,10 +107,22 @@ def _verbosity(ctx: click.Context, param: click.Parameter, value) -> None:
 
 
 def verbosity_options(func):
-    func = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_verbosity,
-                        help="Only errors on stderr; no progress bars.")(func)
-    return click.option("-v", "--verbose", count=True, expose_value=False, callback=_verbosity,
-                        help="More logging on stderr (-vv for debug).")(func)
+    func = click.option(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        expose_value=False,
+        callback=_verbosity,
+        help="Only errors on stderr; no progress bars.",
+    )(func)
+    return click.option(
+        "-v",
+        "--verbose",
+        count=True,
+        expose_value=False,
+        callback=_verbosity,
+        help="More logging on stderr (-vv for debug).",
+    )(func)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -132,8 +147,12 @@ class _Bars:
         if bar is None:
             unit = "frame" if stage == "frames" else "s"
             bar = self.bars[stage] = tqdm(
-                total=round(total, 1) if total else None, desc=f"{self.label} {stage}",
-                unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True,
+                total=round(total, 1) if total else None,
+                desc=f"{self.label} {stage}",
+                unit=unit,
+                file=sys.stderr,
+                leave=False,
+                dynamic_ncols=True,
             )
         bar.n = round(min(done, total) if total else done, 1)
         bar.refresh()
@@ -160,23 +179,37 @@ _EXTENSIONS = {"text": ".txt", "json": ".json", "md": ".md", "srt": ".srt", "vtt
 @setting_option("max_side")
 @setting_option("batch_size")
 @setting_option("format", "--format", "-f")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="Write here instead of stdout (a folder when several videos are given).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write here instead of stdout (a folder when several videos are given).",
+)
 @setting_option("template")
-@click.option("--no-cache", is_flag=True, default=False,
-              help="Neither read nor write the perception cache.")
-@click.option("--progress/--no-progress", default=None,
-              help="Progress bars on stderr  [default: when stderr is a terminal]")
-@click.option("--narrate", is_flag=True, default=False,
-              help="Also write a readable narrative of the whole video with the LLM.")
+@click.option(
+    "--no-cache", is_flag=True, default=False, help="Neither read nor write the perception cache."
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bars on stderr  [default: when stderr is a terminal]",
+)
+@click.option(
+    "--narrate",
+    is_flag=True,
+    default=False,
+    help="Also write a readable narrative of the whole video with the LLM.",
+)
 @setting_option("llm")
 @setting_option("llm_model", "--model")
 @setting_option("base_url")
 @verbosity_options
 @click.pass_context
 @handle_errors
-def describe(ctx, videos, output, start, end, no_cache, progress, format, template, narrate,
-             **settings):
+def describe(
+    ctx, videos, output, start, end, no_cache, progress, format, template, narrate, **settings
+):
     """Describe VIDEO(s) as timestamped text (captions, tags, objects, on-screen text, speech)."""
     import vctext
     from vctext.render import render, write_atomic
@@ -249,9 +282,14 @@ def cache_info(as_json: bool) -> None:
         return
     click.echo(f"path:    {info['path']}")
     click.echo(f"videos:  {info['videos']}")
-    click.echo(f"entries: {info['entries']}" + (
-        " (" + ", ".join(f"{k} {v}" for k, v in sorted(info["kinds"].items())) + ")"
-        if info["kinds"] else ""))
+    click.echo(
+        f"entries: {info['entries']}"
+        + (
+            " (" + ", ".join(f"{k} {v}" for k, v in sorted(info["kinds"].items())) + ")"
+            if info["kinds"]
+            else ""
+        )
+    )
     click.echo(f"size:    {info['bytes'] / 1e6:.1f} MB")
 
 
@@ -272,8 +310,9 @@ def models() -> None:
 
 
 @models.command("list")
-@click.option("--profile", type=click.Choice(["standard", "offline", "all"]), default="all",
-              show_default=True)
+@click.option(
+    "--profile", type=click.Choice(["standard", "offline", "all"]), default="all", show_default=True
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
 def models_list(profile: str, as_json: bool) -> None:
@@ -282,17 +321,32 @@ def models_list(profile: str, as_json: bool) -> None:
 
     specs = profile_models(None if profile == "all" else profile)
     rows = [
-        {"kind": s.kind, "backend": s.backend, "model": s.name, "profiles": list(s.profiles),
-         "source": s.source, "size_mb": s.size_mb, "license": s.license,
-         "installed": is_on_disk(s), "note": s.note}
+        {
+            "kind": s.kind,
+            "backend": s.backend,
+            "model": s.name,
+            "profiles": list(s.profiles),
+            "source": s.source,
+            "size_mb": s.size_mb,
+            "license": s.license,
+            "installed": is_on_disk(s),
+            "note": s.note,
+        }
         for s in specs
     ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     table = [["kind", "backend", "model", "profiles", "MB", "installed", "source"]] + [
-        [r["kind"], r["backend"], r["model"], ",".join(r["profiles"]) or "-",
-         f"{r['size_mb']:.0f}", "yes" if r["installed"] else "no", r["source"]]
+        [
+            r["kind"],
+            r["backend"],
+            r["model"],
+            ",".join(r["profiles"]) or "-",
+            f"{r['size_mb']:.0f}",
+            "yes" if r["installed"] else "no",
+            r["source"],
+        ]
         for r in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
@@ -301,10 +355,16 @@ def models_list(profile: str, as_json: bool) -> None:
 
 
 @models.command("pull")
-@click.option("--profile", type=click.Choice(["standard", "offline"]), default="standard",
-              show_default=True)
-@click.option("--to", "to", type=click.Path(file_okay=False), default=None,
-              help="Download into this folder instead of the normal caches.")
+@click.option(
+    "--profile", type=click.Choice(["standard", "offline"]), default="standard", show_default=True
+)
+@click.option(
+    "--to",
+    "to",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Download into this folder instead of the normal caches.",
+)
 @handle_errors
 def models_pull(profile: str, to: str | None) -> None:
     """Download a profile's hub models now, for machines that will have no network."""
@@ -323,8 +383,9 @@ def models_pull(profile: str, to: str | None) -> None:
 
 
 @models.command("verify")
-@click.option("--profile", type=click.Choice(["standard", "offline"]), default="offline",
-              show_default=True)
+@click.option(
+    "--profile", type=click.Choice(["standard", "offline"]), default="offline", show_default=True
+)
 @handle_errors
 def models_verify(profile: str) -> None:
     """Load each model of a profile for real and report whether it works."""
@@ -362,9 +423,16 @@ def show_config() -> None:
 
 # -- reasoning over the text: ask, chat ---------------------------------------------------------
 
-_LLM_FLAGS = (("llm", ()), ("llm_model", ("--model",)), ("base_url", ()), ("temperature", ()),
-              ("max_tokens", ()), ("context_tokens", ()), ("llm_timeout", ("--timeout",)),
-              ("llm_retries", ("--retries",)))
+_LLM_FLAGS = (
+    ("llm", ()),
+    ("llm_model", ("--model",)),
+    ("base_url", ()),
+    ("temperature", ()),
+    ("max_tokens", ()),
+    ("context_tokens", ()),
+    ("llm_timeout", ("--timeout",)),
+    ("llm_retries", ("--retries",)),
+)
 
 
 def llm_options(func):
@@ -373,15 +441,22 @@ def llm_options(func):
         func = setting_option(name)(func)
     for name, decls in reversed(_LLM_FLAGS):
         func = setting_option(name, *decls)(func)
-    return click.option("--no-cache", is_flag=True, default=False,
-                        help="Neither read nor write the perception cache.")(func)
+    return click.option(
+        "--no-cache",
+        is_flag=True,
+        default=False,
+        help="Neither read nor write the perception cache.",
+    )(func)
 
 
 def _given(ctx: click.Context, settings: dict, no_cache: bool) -> dict:
     """Only the settings given as flags: the rest resolve as env > config file > default."""
     config.file_values()  # a broken config file is an error, not silently ignored
-    given = {k: v for k, v in settings.items()
-             if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
+    given = {
+        k: v
+        for k, v in settings.items()
+        if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT
+    }
     if no_cache:
         given["cache"] = False
     return given
@@ -411,8 +486,12 @@ class _Printer:
 @click.argument("video", type=click.Path(path_type=Path))
 @click.argument("question")
 @llm_options
-@click.option("--json", "as_json", is_flag=True,
-              help="Print the answer, the time ranges it relied on and the model as JSON.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the answer, the time ranges it relied on and the model as JSON.",
+)
 @verbosity_options
 @click.pass_context
 @handle_errors
@@ -434,8 +513,9 @@ def ask(ctx, video, question, no_cache, as_json, **settings):
         if printer:
             printer.end()
     if as_json:
-        click.echo(json.dumps({"video": str(video), **answer.to_json()}, ensure_ascii=False,
-                              indent=2))
+        click.echo(
+            json.dumps({"video": str(video), **answer.to_json()}, ensure_ascii=False, indent=2)
+        )
 
 
 @app.command()
@@ -460,8 +540,11 @@ def chat(ctx, video, no_cache, **settings):
             import readline  # noqa: F401 - line editing and history for input()
         except ImportError:
             pass
-        click.echo(f"Chatting about {session.doc.name} with {session.llm.name} "
-                   f"({session.llm.model}). /reset, /save PATH, /quit", err=True)
+        click.echo(
+            f"Chatting about {session.doc.name} with {session.llm.name} "
+            f"({session.llm.model}). /reset, /save PATH, /quit",
+            err=True,
+        )
     failures = 0
     printer = _Printer()
     while True:
@@ -490,10 +573,15 @@ def chat(ctx, video, no_cache, **settings):
                 if not argument.strip():
                     raise click.UsageError("/save needs a file name: /save chat.json")
                 click.echo(f"(saved to {session.save(argument.strip())})", err=True)
-            elif command.startswith("/") and " " not in command and len(command) > 1 \
-                    and command[1:].isalpha():
-                raise click.UsageError(f"unknown command {command}; use /reset, /save PATH "
-                                       "or /quit")
+            elif (
+                command.startswith("/")
+                and " " not in command
+                and len(command) > 1
+                and command[1:].isalpha()
+            ):
+                raise click.UsageError(
+                    f"unknown command {command}; use /reset, /save PATH or /quit"
+                )
             else:
                 for piece in session.send(text):
                     printer(piece)

@@ -71,11 +71,14 @@ def _counter():
 def token_table() -> tuple[list[str], bool]:
     llm, count, how = _counter()
     budget = evidence_budget(llm, "Which gate does the parade leave from?")
-    rows = [f"Tokens counted with the {how}; 8k context, 512-token answer: the video text may "
-            f"take {budget} tokens.", "",
-            "| video | ranges | tokens | tokens/min | fitted tokens | fitted tokens/min | "
-            "steps | speech kept | fit time |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = [
+        f"Tokens counted with the {how}; 8k context, 512-token answer: the video text may "
+        f"take {budget} tokens.",
+        "",
+        "| video | ranges | tokens | tokens/min | fitted tokens | fitted tokens/min | "
+        "steps | speech kept | fit time |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     ten_fits = False
     for minutes in MINUTES:
         doc = long_video_text(minutes)
@@ -98,26 +101,71 @@ def token_table() -> tuple[list[str], bool]:
 def _clip(folder: Path) -> Path:
     wav, clip = folder / "sentence.wav", folder / "ferry.mp4"
     subprocess.run(["espeak-ng", "-s", "150", "-w", str(wav), SENTENCE], check=True)
-    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "testsrc2=size=320x240:rate=25:duration=10", "-i", str(wav),
-                    "-filter_complex", "[1:a]adelay=3000|3000,apad[a]", "-map", "0:v", "-map",
-                    "[a]", "-t", "10", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt",
-                    "yuv420p", "-c:a", "aac", str(clip)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-y",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25:duration=10",
+            "-i",
+            str(wav),
+            "-filter_complex",
+            "[1:a]adelay=3000|3000,apad[a]",
+            "-map",
+            "0:v",
+            "-map",
+            "[a]",
+            "-t",
+            "10",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            str(clip),
+        ],
+        check=True,
+    )
     return clip
 
 
 def _timed_ask(clip: Path, question: str) -> tuple[float, float, str]:
     first: list[float] = []
     t0 = time.perf_counter()
-    answer = vctext.ask(clip, question, llm="local", perceivers="asr", max_tokens=32,
-                        on_text=lambda _: first or first.append(time.perf_counter()))
+    answer = vctext.ask(
+        clip,
+        question,
+        llm="local",
+        perceivers="asr",
+        max_tokens=32,
+        on_text=lambda _: first or first.append(time.perf_counter()),
+    )
     total = time.perf_counter() - t0
     return (first[0] - t0 if first else total), total, answer.text
 
 
 def _cli_first_token(clip: Path, question: str) -> tuple[float, float]:
-    cmd = [sys.executable, "-m", "vctext", "ask", str(clip), question, "--llm", "local",
-           "--perceivers", "asr", "--max-tokens", "32"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vctext",
+        "ask",
+        str(clip),
+        question,
+        "--llm",
+        "local",
+        "--perceivers",
+        "asr",
+        "--max-tokens",
+        "32",
+    ]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     proc.stdout.read(1)
@@ -134,14 +182,19 @@ def latency_table() -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         clip = _clip(Path(tmp))
         ttft, total, text = _timed_ask(clip, QUESTIONS[0])
-        rows.append(f"| 1st question, same process (ASR runs, model loaded) | {ttft:.2f} s | "
-                    f"{total:.2f} s | {text[:60]} |")
+        rows.append(
+            f"| 1st question, same process (ASR runs, model loaded) | {ttft:.2f} s | "
+            f"{total:.2f} s | {text[:60]} |"
+        )
         ttft, total, text = _timed_ask(clip, QUESTIONS[1])
-        rows.append(f"| 2nd question, same process (cached video) | {ttft:.2f} s | "
-                    f"{total:.2f} s | {text[:60]} |")
+        rows.append(
+            f"| 2nd question, same process (cached video) | {ttft:.2f} s | "
+            f"{total:.2f} s | {text[:60]} |"
+        )
         ttft, total = _cli_first_token(clip, QUESTIONS[1])
-        rows.append(f"| 2nd question, fresh `vctext ask` (cached video) | {ttft:.2f} s | "
-                    f"{total:.2f} s | |")
+        rows.append(
+            f"| 2nd question, fresh `vctext ask` (cached video) | {ttft:.2f} s | {total:.2f} s | |"
+        )
     return rows
 
 
@@ -150,13 +203,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="token table only")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    lines = [f"# vctext LLM benchmark ({platform.processor() or platform.machine()}, "
-             f"{os.cpu_count()} CPUs)", "", "## Video text per minute, before and after fitting",
-             ""]
+    lines = [
+        f"# vctext LLM benchmark ({platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs)",
+        "",
+        "## Video text per minute, before and after fitting",
+        "",
+    ]
     rows, ten_fits = token_table()
     lines += rows
-    lines += ["", f"Goal: the 10-minute video's text fits an 8k model: "
-                  f"{'met' if ten_fits else 'NOT met'}."]
+    lines += [
+        "",
+        f"Goal: the 10-minute video's text fits an 8k model: {'met' if ten_fits else 'NOT met'}.",
+    ]
     if not args.quick:
         lines += ["", "## A second question on a cached video, bundled local model (CPU)", ""]
         lines += latency_table()

@@ -52,11 +52,13 @@ def parse_params(items: list[str]) -> dict[str, dict]:
     return out
 
 
-def bench(kind: str, frames: list, batch_size: int, device: str, repeat: int,
-          params: dict | None = None) -> dict:
+def bench(
+    kind: str, frames: list, batch_size: int, device: str, repeat: int, params: dict | None = None
+) -> dict:
     backend, model = PROFILES["offline"][kind]
-    perceiver = load_perceiver(kind, backend,
-                               PerceiverOptions(model, device=device, params=params or {}))
+    perceiver = load_perceiver(
+        kind, backend, PerceiverOptions(model, device=device, params=params or {})
+    )
     load_s = timed(perceiver.ensure_loaded)[0]
     perceiver.process(frames[:1])  # warm-up: first calls allocate and pick kernels
     perceiver.finish()
@@ -65,7 +67,7 @@ def bench(kind: str, frames: list, batch_size: int, device: str, repeat: int,
 
     def batched() -> None:
         for i in range(0, len(frames), batch_size):
-            texts.update(o.text for o in perceiver.process(frames[i:i + batch_size]))
+            texts.update(o.text for o in perceiver.process(frames[i : i + batch_size]))
         perceiver.finish()
 
     def single() -> None:
@@ -77,10 +79,16 @@ def bench(kind: str, frames: list, batch_size: int, device: str, repeat: int,
     best_single = min(timed(single) for _ in range(repeat))
     perceiver.close()
     n = len(frames)
-    return {"kind": kind, "backend": backend, "load_s": load_s,
-            "batched": n / best_batched[0], "single": n / best_single[0],
-            "batched_cpu_ms": 1000 * best_batched[1] / n,
-            "single_cpu_ms": 1000 * best_single[1] / n, "texts": len(texts)}
+    return {
+        "kind": kind,
+        "backend": backend,
+        "load_s": load_s,
+        "batched": n / best_batched[0],
+        "single": n / best_single[0],
+        "batched_cpu_ms": 1000 * best_batched[1] / n,
+        "single_cpu_ms": 1000 * best_single[1] / n,
+        "texts": len(texts),
+    }
 
 
 def main() -> None:
@@ -91,8 +99,13 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeat", type=int, default=2, help="best of this many runs")
     parser.add_argument("--perceivers", default=",".join(KINDS))
-    parser.add_argument("--param", action="append", default=[], metavar="KIND.KEY=VALUE",
-                        help="a perceiver parameter, e.g. ocr.reuse_diff=0 (repeatable)")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KIND.KEY=VALUE",
+        help="a perceiver parameter, e.g. ocr.reuse_diff=0 (repeatable)",
+    )
     args = parser.parse_args()
     params = parse_params(args.param)
 
@@ -100,18 +113,27 @@ def main() -> None:
     info = video.probe(path)
     frames = list(video.iter_frames(info, fps=args.fps))
     width, height = frames[0].width, frames[0].height
-    print(f"{Path(path).name}: {len(frames)} frames of {width}x{height}, "
-          f"batch {args.batch_size}, device {args.device}", file=sys.stderr)
-    rows = [bench(k.strip(), frames, args.batch_size, args.device, args.repeat,
-                  params.get(k.strip()))
-            for k in args.perceivers.split(",") if k.strip()]
-    print(f"{'perceiver':<9} {'backend':<19} {'load s':>7} {'batched f/s':>12} "
-          f"{'single f/s':>11} {'speed-up':>9} {'batched cpu ms/f':>17} {'single cpu ms/f':>16} "
-          f"{'texts':>6}")
+    print(
+        f"{Path(path).name}: {len(frames)} frames of {width}x{height}, "
+        f"batch {args.batch_size}, device {args.device}",
+        file=sys.stderr,
+    )
+    rows = [
+        bench(k.strip(), frames, args.batch_size, args.device, args.repeat, params.get(k.strip()))
+        for k in args.perceivers.split(",")
+        if k.strip()
+    ]
+    print(
+        f"{'perceiver':<9} {'backend':<19} {'load s':>7} {'batched f/s':>12} "
+        f"{'single f/s':>11} {'speed-up':>9} {'batched cpu ms/f':>17} {'single cpu ms/f':>16} "
+        f"{'texts':>6}"
+    )
     for r in rows:
-        print(f"{r['kind']:<9} {r['backend']:<19} {r['load_s']:>7.2f} {r['batched']:>12.2f} "
-              f"{r['single']:>11.2f} {r['batched'] / r['single']:>8.2f}x "
-              f"{r['batched_cpu_ms']:>17.1f} {r['single_cpu_ms']:>16.1f} {r['texts']:>6}")
+        print(
+            f"{r['kind']:<9} {r['backend']:<19} {r['load_s']:>7.2f} {r['batched']:>12.2f} "
+            f"{r['single']:>11.2f} {r['batched'] / r['single']:>8.2f}x "
+            f"{r['batched_cpu_ms']:>17.1f} {r['single_cpu_ms']:>16.1f} {r['texts']:>6}"
+        )
 
 
 if __name__ == "__main__":

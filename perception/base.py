@@ -142,11 +142,15 @@ BACKENDS: dict[str, dict[str, str]] = {
         "openai-whisper": "vctext.perception.asr:OpenAIWhisperASR",
     },
     "ocr": {"rapidocr": "vctext.perception.ocr:RapidOCRText"},
-    "detect": {"opencv-yolo": "vctext.perception.detect:OpenCVYoloDetector",
-               "ultralytics": "vctext.perception.yolo:UltralyticsDetector"},
+    "detect": {
+        "opencv-yolo": "vctext.perception.detect:OpenCVYoloDetector",
+        "ultralytics": "vctext.perception.yolo:UltralyticsDetector",
+    },
     "action": {"transformers": "vctext.perception.action:VideoClassifierAction"},
-    "tags": {"efficientnet-lite0": "vctext.perception.tags:EfficientNetLiteTags",
-             "clip": "vctext.perception.clip_tags:ClipTags"},
+    "tags": {
+        "efficientnet-lite0": "vctext.perception.tags:EfficientNetLiteTags",
+        "clip": "vctext.perception.clip_tags:ClipTags",
+    },
     "caption": {"transformers": "vctext.perception.caption:TransformersCaptioner"},
     "dense": {"crop-caption": "vctext.perception.dense:CropCaptioner"},
     "scenes": {"content": "vctext.perception.scenes:ContentScenes"},
@@ -168,7 +172,8 @@ MODEL_TABLES: dict[str, str | tuple[str, ...]] = {
 # The offline caption writes what the other perceivers saw; it shares the "caption" kind with
 # the model captioners, so it joins their registry and model table rather than replacing them.
 BACKENDS.setdefault("caption", {})["from-observations"] = (
-    "vctext.perception.composed_caption:ComposedCaption")
+    "vctext.perception.composed_caption:ComposedCaption"
+)
 _caption_tables = MODEL_TABLES.get("caption", ())
 MODEL_TABLES["caption"] = (
     *((_caption_tables,) if isinstance(_caption_tables, str) else _caption_tables),
@@ -217,7 +222,8 @@ def perceiver_class(kind: str, backend: str) -> type[Perceiver]:
     target = BACKENDS[kind].get(backend)
     if target is None:
         raise ConfigError(
-            f"unknown {kind} backend '{backend}'; choose from: {', '.join(available_backends(kind))}"
+            f"unknown {kind} backend '{backend}'; "
+            f"choose from: {', '.join(available_backends(kind))}"
         )
     module_name, _, class_name = target.partition(":")
     module = importlib.import_module(module_name)
@@ -234,8 +240,9 @@ def model_table(kind: str) -> list[ModelSpec]:
     modules = MODEL_TABLES.get(kind, ())
     if isinstance(modules, str):
         modules = (modules,)
-    return [spec for name in modules
-            for spec in getattr(importlib.import_module(name), "MODELS", [])]
+    return [
+        spec for name in modules for spec in getattr(importlib.import_module(name), "MODELS", [])
+    ]
 
 
 def all_models() -> list[ModelSpec]:

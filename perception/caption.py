@@ -20,16 +20,43 @@ from vctext.types import Frame, Observation
 BLIP_BASE = "Salesforce/blip-image-captioning-base"
 
 MODELS: list[ModelSpec] = [
-    ModelSpec("caption", "transformers", BLIP_BASE, f"hub:{BLIP_BASE}", 990, "BSD-3-Clause",
-              profiles=("standard",), note="BLIP base (COCO captions), 384 px"),
-    ModelSpec("caption", "transformers", "Salesforce/blip-image-captioning-large",
-              "hub:Salesforce/blip-image-captioning-large", 1880, "BSD-3-Clause",
-              note="BLIP large, better captions, twice the time"),
-    ModelSpec("caption", "transformers", "microsoft/git-base-coco", "hub:microsoft/git-base-coco",
-              707, "MIT", note="GIT base fine-tuned on COCO"),
-    ModelSpec("caption", "transformers", "nlpconnect/vit-gpt2-image-captioning",
-              "hub:nlpconnect/vit-gpt2-image-captioning", 982, "Apache-2.0",
-              note="ViT encoder + GPT-2 decoder"),
+    ModelSpec(
+        "caption",
+        "transformers",
+        BLIP_BASE,
+        f"hub:{BLIP_BASE}",
+        990,
+        "BSD-3-Clause",
+        profiles=("standard",),
+        note="BLIP base (COCO captions), 384 px",
+    ),
+    ModelSpec(
+        "caption",
+        "transformers",
+        "Salesforce/blip-image-captioning-large",
+        "hub:Salesforce/blip-image-captioning-large",
+        1880,
+        "BSD-3-Clause",
+        note="BLIP large, better captions, twice the time",
+    ),
+    ModelSpec(
+        "caption",
+        "transformers",
+        "microsoft/git-base-coco",
+        "hub:microsoft/git-base-coco",
+        707,
+        "MIT",
+        note="GIT base fine-tuned on COCO",
+    ),
+    ModelSpec(
+        "caption",
+        "transformers",
+        "nlpconnect/vit-gpt2-image-captioning",
+        "hub:nlpconnect/vit-gpt2-image-captioning",
+        982,
+        "Apache-2.0",
+        note="ViT encoder + GPT-2 decoder",
+    ),
 ]
 
 #: Defaults of the parameters that change the output (all part of the cache key).
@@ -53,9 +80,11 @@ class Captioner:
         self.torch = perceiver.require("torch")
         perceiver.require("PIL")
         self.device, self.dtype = torch_device(perceiver)
-        auto = ("AutoModelForImageTextToText"
-                if hasattr(perceiver.require("transformers"), "AutoModelForImageTextToText")
-                else "AutoModelForVision2Seq")  # transformers < 4.46
+        auto = (
+            "AutoModelForImageTextToText"
+            if hasattr(perceiver.require("transformers"), "AutoModelForImageTextToText")
+            else "AutoModelForVision2Seq"
+        )  # transformers < 4.46
         self.model = load_pretrained(perceiver, auto).to(self.device, self.dtype).eval()
         self.images = load_pretrained(perceiver, "AutoImageProcessor")
         self.tokenizer = load_pretrained(perceiver, "AutoTokenizer")
@@ -103,8 +132,11 @@ class TransformersCaptioner(FramePerceiver):
         if not batch:
             return []
         captions = self.captioner([f.image for f in batch])
-        return [Observation(f.time, f.time, "caption", self.source, text)
-                for f, text in zip(batch, captions, strict=True) if text]
+        return [
+            Observation(f.time, f.time, "caption", self.source, text)
+            for f, text in zip(batch, captions, strict=True)
+            if text
+        ]
 
     def close(self) -> None:
         if getattr(self, "captioner", None) is not None:

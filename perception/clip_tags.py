@@ -27,13 +27,34 @@ from vctext.types import Frame, Observation
 CLIP_B32 = "openai/clip-vit-base-patch32"
 
 MODELS: list[ModelSpec] = [
-    ModelSpec("tags", "clip", CLIP_B32, f"hub:{CLIP_B32}", 605, "MIT", profiles=("standard",),
-              note="CLIP ViT-B/32, zero-shot over the tag vocabulary"),
-    ModelSpec("tags", "clip", "openai/clip-vit-large-patch14",
-              "hub:openai/clip-vit-large-patch14", 1710, "MIT", note="CLIP ViT-L/14"),
-    ModelSpec("tags", "clip", "google/siglip-base-patch16-224",
-              "hub:google/siglip-base-patch16-224", 813, "Apache-2.0",
-              note="SigLIP base; scores are sigmoid probabilities"),
+    ModelSpec(
+        "tags",
+        "clip",
+        CLIP_B32,
+        f"hub:{CLIP_B32}",
+        605,
+        "MIT",
+        profiles=("standard",),
+        note="CLIP ViT-B/32, zero-shot over the tag vocabulary",
+    ),
+    ModelSpec(
+        "tags",
+        "clip",
+        "openai/clip-vit-large-patch14",
+        "hub:openai/clip-vit-large-patch14",
+        1710,
+        "MIT",
+        note="CLIP ViT-L/14",
+    ),
+    ModelSpec(
+        "tags",
+        "clip",
+        "google/siglip-base-patch16-224",
+        "hub:google/siglip-base-patch16-224",
+        813,
+        "Apache-2.0",
+        note="SigLIP base; scores are sigmoid probabilities",
+    ),
 ]
 
 #: Defaults of the parameters that change the output (all part of the cache key).
@@ -95,8 +116,10 @@ class ClipTags(FramePerceiver):
     def cache_params(self) -> dict[str, Any]:
         # The file's content, not only its path, decides the output.
         words = "\n".join(vocabulary(self.params))
-        return {**super().cache_params(),
-                "vocabulary_sha": hashlib.sha256(words.encode()).hexdigest()[:16]}
+        return {
+            **super().cache_params(),
+            "vocabulary_sha": hashlib.sha256(words.encode()).hexdigest()[:16],
+        }
 
     def load(self) -> None:
         self.torch = self.require("torch")
@@ -127,8 +150,9 @@ class ClipTags(FramePerceiver):
         out = []
         with self.torch.inference_mode():
             for piece in chunks(texts, 256):
-                tokens = self.tokenizer(list(piece), truncation=True, return_tensors="pt",
-                                        **padding).to(self.device)
+                tokens = self.tokenizer(
+                    list(piece), truncation=True, return_tensors="pt", **padding
+                ).to(self.device)
                 out.append(self._features(self.model.get_text_features(**tokens)))
         return self.torch.cat(out)
 
@@ -150,15 +174,24 @@ class ClipTags(FramePerceiver):
     def process(self, batch: list[Frame]) -> list[Observation]:
         if not batch:
             return []
-        scores = np.concatenate([
-            self.forward(self.preprocess([f.image for f in piece]))
-            for piece in chunks(batch, None if self.device != "cpu" else CPU_CHUNK)
-        ])
+        scores = np.concatenate(
+            [
+                self.forward(self.preprocess([f.image for f in piece]))
+                for piece in chunks(batch, None if self.device != "cpu" else CPU_CHUNK)
+            ]
+        )
         out = []
-        for frame, frame_tags in zip(batch, top_tags(scores, self.labels, self.params["top_k"],
-                                                     self.min_score()), strict=True):
-            out += [Observation(frame.time, frame.time, "tags", self.source, label,
-                                score=round(score, 4)) for label, score in frame_tags]
+        for frame, frame_tags in zip(
+            batch,
+            top_tags(scores, self.labels, self.params["top_k"], self.min_score()),
+            strict=True,
+        ):
+            out += [
+                Observation(
+                    frame.time, frame.time, "tags", self.source, label, score=round(score, 4)
+                )
+                for label, score in frame_tags
+            ]
         return out
 
     def close(self) -> None:

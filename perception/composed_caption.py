@@ -14,15 +14,28 @@ from vctext.perception.base import Modality, ModelSpec, Perceiver
 from vctext.types import Observation
 
 MODELS: list[ModelSpec] = [
-    ModelSpec("caption", "from-observations", "offline-observations", "pypi:vctext", 0,
-              "Apache-2.0", profiles=("offline",),
-              note="no model: a sentence from the detect, tags and ocr observations"),
+    ModelSpec(
+        "caption",
+        "from-observations",
+        "offline-observations",
+        "pypi:vctext",
+        0,
+        "Apache-2.0",
+        profiles=("offline",),
+        note="no model: a sentence from the detect, tags and ocr observations",
+    ),
 ]
 
 #: Kinds a composed caption reads, in the order they appear in it.
 READS = ("tags", "detect", "ocr")
-_PLURALS = {"person": "people", "mouse": "mice", "knife": "knives", "skis": "skis",
-            "sheep": "sheep", "scissors": "scissors"}
+_PLURALS = {
+    "person": "people",
+    "mouse": "mice",
+    "knife": "knives",
+    "skis": "skis",
+    "sheep": "sheep",
+    "scissors": "scissors",
+}
 
 
 def plural(label: str, count: int) -> str:
@@ -45,8 +58,9 @@ def listing(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def sentence(tags: list[str], objects: Counter, texts: list[str], max_objects: int = 5,
-             max_texts: int = 3) -> str:
+def sentence(
+    tags: list[str], objects: Counter, texts: list[str], max_objects: int = 5, max_texts: int = 3
+) -> str:
     """One frame's caption; empty when the frame gave nothing to say."""
     named = [plural(label, n) for label, n in objects.most_common(max_objects)]
     # A tag that repeats a detected object adds nothing: "a car with a car".
@@ -78,8 +92,16 @@ def compose(observations: list[Observation], source: str) -> list[Observation]:
         texts = list(dict.fromkeys(o.text for o in seen["ocr"]))
         text = sentence(tags, objects, texts)
         if text:
-            out.append(Observation(time, time, "caption", source, text,
-                                   extra={"from": sorted(k for k in READS if seen[k])}))
+            out.append(
+                Observation(
+                    time,
+                    time,
+                    "caption",
+                    source,
+                    text,
+                    extra={"from": sorted(k for k in READS if seen[k])},
+                )
+            )
     return out
 
 

@@ -28,8 +28,16 @@ from vctext.types import Frame, Observation
 
 #: Any captioner of ``caption`` works here; the crops use the same weights as frame captions.
 MODELS: list[ModelSpec] = [
-    ModelSpec("dense", "crop-caption", BLIP_BASE, f"hub:{BLIP_BASE}", 990, "BSD-3-Clause",
-              profiles=("standard",), note="captions the detector's boxes (detector separate)"),
+    ModelSpec(
+        "dense",
+        "crop-caption",
+        BLIP_BASE,
+        f"hub:{BLIP_BASE}",
+        990,
+        "BSD-3-Clause",
+        profiles=("standard",),
+        note="captions the detector's boxes (detector separate)",
+    ),
 ]
 
 #: Defaults of the parameters that change the output (all part of the cache key).
@@ -51,8 +59,9 @@ def detector_choice(given: str | None) -> tuple[str, str]:
         backend, _, model = given.partition(":")
         return backend, model
     standard, offline = PROFILES["standard"].get("detect"), PROFILES["offline"].get("detect")
-    if standard and (offline is None or not perceiver_class("detect", standard[0])
-                     .missing_dependencies()):
+    if standard and (
+        offline is None or not perceiver_class("detect", standard[0]).missing_dependencies()
+    ):
         return standard
     return offline or ("opencv-yolo", "yolov3-tiny")
 
@@ -62,9 +71,13 @@ def crop(frame: Frame, box: tuple[int, int, int, int], margin: float) -> np.ndar
     x1, y1, x2, y2 = (v / frame.scale for v in box)
     dx, dy = (x2 - x1) * margin, (y2 - y1) * margin
     left, top = max(int(x1 - dx), 0), max(int(y1 - dy), 0)
-    right, bottom = min(int(np.ceil(x2 + dx)), frame.width), min(int(np.ceil(y2 + dy)),
-                                                                 frame.height)
-    return np.ascontiguousarray(frame.image[top:max(bottom, top + 1), left:max(right, left + 1)])
+    right, bottom = (
+        min(int(np.ceil(x2 + dx)), frame.width),
+        min(int(np.ceil(y2 + dy)), frame.height),
+    )
+    return np.ascontiguousarray(
+        frame.image[top : max(bottom, top + 1), left : max(right, left + 1)]
+    )
 
 
 @dataclass
@@ -106,9 +119,11 @@ class CropCaptioner(FramePerceiver):
     def load(self) -> None:
         backend, model = self.detector_choice
         o = self.options
-        self.detector = load_perceiver("detect", backend,
-                                       PerceiverOptions(model, o.device, o.batch_size,
-                                                        dict(self.params["detector_params"])))
+        self.detector = load_perceiver(
+            "detect",
+            backend,
+            PerceiverOptions(model, o.device, o.batch_size, dict(self.params["detector_params"])),
+        )
         self.detector.ensure_loaded()
         self.captioner = Captioner(self)
         self.regions: list[Region] = []
@@ -116,9 +131,12 @@ class CropCaptioner(FramePerceiver):
     def select(self, found: list[Observation]) -> list[Observation]:
         """Boxes worth describing: big enough, at most ``max_regions``, best first."""
         p = self.params
-        big = [d for d in found if d.box and min(d.box[2] - d.box[0], d.box[3] - d.box[1])
-               >= p["min_side"]]
-        return sorted(big, key=lambda d: -(d.score or 0.0))[:p["max_regions"]]
+        big = [
+            d
+            for d in found
+            if d.box and min(d.box[2] - d.box[0], d.box[3] - d.box[1]) >= p["min_side"]
+        ]
+        return sorted(big, key=lambda d: -(d.score or 0.0))[: p["max_regions"]]
 
     def process(self, batch: list[Frame]) -> list[Observation]:
         if not batch:
@@ -144,15 +162,26 @@ class CropCaptioner(FramePerceiver):
                 region.box = det.box  # latest position
                 region.score = max(region.score or 0.0, det.score or 0.0)
                 return
-        self.regions.append(Region(det.start, det.end, text, det.box, det.score, det.track,
-                                   det.text))
+        self.regions.append(
+            Region(det.start, det.end, text, det.box, det.score, det.track, det.text)
+        )
 
     def finish(self) -> list[Observation]:
         self.detector.finish()
-        out = [Observation(r.start, r.end, "dense", self.source, r.text,
-                           score=None if r.score is None else round(r.score, 4), box=r.box,
-                           track=r.track, extra={"label": r.label})
-               for r in sorted(self.regions, key=lambda r: (r.start, r.box))]
+        out = [
+            Observation(
+                r.start,
+                r.end,
+                "dense",
+                self.source,
+                r.text,
+                score=None if r.score is None else round(r.score, 4),
+                box=r.box,
+                track=r.track,
+                extra={"label": r.label},
+            )
+            for r in sorted(self.regions, key=lambda r: (r.start, r.box))
+        ]
         self.regions = []
         return out
 

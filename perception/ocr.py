@@ -23,9 +23,16 @@ from vctext.perception.vision import FramePerceiver, to_source
 from vctext.types import Frame, Observation
 
 MODELS: list[ModelSpec] = [
-    ModelSpec("ocr", "rapidocr", "pp-ocrv6", "pypi:rapidocr==3.10.0", 32, "Apache-2.0",
-              profiles=("offline",),
-              note="PP-OCRv6 det + rec (Chinese and English) and the PP-OCR angle classifier"),
+    ModelSpec(
+        "ocr",
+        "rapidocr",
+        "pp-ocrv6",
+        "pypi:rapidocr==3.10.0",
+        32,
+        "Apache-2.0",
+        profiles=("offline",),
+        note="PP-OCRv6 det + rec (Chinese and English) and the PP-OCR angle classifier",
+    ),
 ]
 
 #: Defaults of the parameters that change the output (all part of the cache key).
@@ -84,23 +91,35 @@ def raw_lines(result: Any) -> list[TextLine]:
     return [TextLine(t, float(s), p) for t, s, p in zip(texts, scores, polygons, strict=True)]
 
 
-def line_observations(frame: Frame, lines: list[TextLine], source: str,
-                      params: dict[str, Any]) -> list[Observation]:
+def line_observations(
+    frame: Frame, lines: list[TextLine], source: str, params: dict[str, Any]
+) -> list[Observation]:
     """Keep confident, real lines of one frame, top to bottom, as observations."""
     p = {**DEFAULTS, **params}
     out = []
     for line in sorted(lines, key=lambda ln: (ln.box[1], ln.box[0])):
         text = clean_text(line.text)
-        if line.score < p["min_score"] or is_junk(text, line.score, p["min_chars"],
-                                                   p["short_score"]):
+        if line.score < p["min_score"] or is_junk(
+            text, line.score, p["min_chars"], p["short_score"]
+        ):
             continue
-        out.append(Observation(frame.time, frame.time, "ocr", source, text,
-                               score=round(line.score, 4), box=to_source(line.box, frame)))
+        out.append(
+            Observation(
+                frame.time,
+                frame.time,
+                "ocr",
+                source,
+                text,
+                score=round(line.score, 4),
+                box=to_source(line.box, frame),
+            )
+        )
     return out
 
 
 class RapidOCRText(FramePerceiver):
     """RapidOCR (ONNX Runtime) over each frame; the recognizer batches the lines of a frame."""
+
     requires = ("onnxruntime", "cv2", "rapidocr")
 
     kind = "ocr"
@@ -111,16 +130,20 @@ class RapidOCRText(FramePerceiver):
         ort = self.require("onnxruntime")
         self.require("cv2")
         rapidocr = self.require("rapidocr")
-        cuda = (self.options.device.startswith("cuda")
-                and "CUDAExecutionProvider" in ort.get_available_providers())
-        self.engine = rapidocr.RapidOCR(params={
-            "Global.log_level": "error",  # it logs to its own stderr handler otherwise
-            "Global.text_score": float(self.params["min_score"]),
-            "Det.limit_type": "min",
-            "Det.limit_side_len": int(self.params["det_side"]),
-            "EngineConfig.onnxruntime.use_cuda": cuda,
-            "Global.use_cls": bool(self.params["use_cls"]),
-        })
+        cuda = (
+            self.options.device.startswith("cuda")
+            and "CUDAExecutionProvider" in ort.get_available_providers()
+        )
+        self.engine = rapidocr.RapidOCR(
+            params={
+                "Global.log_level": "error",  # it logs to its own stderr handler otherwise
+                "Global.text_score": float(self.params["min_score"]),
+                "Det.limit_type": "min",
+                "Det.limit_side_len": int(self.params["det_side"]),
+                "EngineConfig.onnxruntime.use_cuda": cuda,
+                "Global.use_cls": bool(self.params["use_cls"]),
+            }
+        )
         self.last: tuple[float, np.ndarray, list[TextLine]] | None = None
         self.ocr_runs = 0
 
@@ -135,7 +158,8 @@ class RapidOCRText(FramePerceiver):
         height = max(1, round(frame.height * THUMB_WIDTH / frame.width))
         gray = cv2.cvtColor(np.ascontiguousarray(frame.image), cv2.COLOR_RGB2GRAY)
         return cv2.resize(gray, (THUMB_WIDTH, height), interpolation=cv2.INTER_AREA).astype(
-            np.int16)
+            np.int16
+        )
 
     def lines(self, frame: Frame) -> list[TextLine]:
         """This frame's lines: the last OCR'd frame's when the picture has not changed."""
@@ -143,8 +167,11 @@ class RapidOCRText(FramePerceiver):
         thumb = self.thumbnail(frame) if p["reuse_diff"] > 0 else None
         if thumb is not None and self.last is not None:
             time, previous, lines = self.last
-            if (previous.shape == thumb.shape and 0 <= frame.time - time <= p["reuse_max"]
-                    and int(np.abs(thumb - previous).max()) <= p["reuse_diff"]):
+            if (
+                previous.shape == thumb.shape
+                and 0 <= frame.time - time <= p["reuse_max"]
+                and int(np.abs(thumb - previous).max()) <= p["reuse_diff"]
+            ):
                 return lines
         lines = self.recognize(frame)
         self.ocr_runs += 1

@@ -20,8 +20,16 @@ from vctext.perception.vision import FramePerceiver
 from vctext.types import Frame, Observation
 
 MODELS: list[ModelSpec] = [
-    ModelSpec("scenes", "content", "hsv-content", "pypi:opencv-python-headless", 0, "Apache-2.0",
-              profiles=("offline",), note="no weights: HSV content difference between frames"),
+    ModelSpec(
+        "scenes",
+        "content",
+        "hsv-content",
+        "pypi:opencv-python-headless",
+        0,
+        "Apache-2.0",
+        profiles=("offline",),
+        note="no weights: HSV content difference between frames",
+    ),
 ]
 
 #: Defaults of the parameters that change the output (all part of the cache key).
@@ -43,15 +51,18 @@ def hsv_thumbnail(image: np.ndarray, width: int = WORK_WIDTH) -> np.ndarray:
 
     h, w = image.shape[:2]
     if w > width:
-        image = cv2.resize(image, (width, max(1, round(h * width / w))),
-                           interpolation=cv2.INTER_AREA)
+        image = cv2.resize(
+            image, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA
+        )
     return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2HSV)
 
 
 def hsv_histogram(hsv: np.ndarray, bins: tuple[int, int, int] = HIST_BINS) -> np.ndarray:
     """Normalised joint HSV histogram (sums to 1)."""
-    codes = [np.minimum(hsv[..., c].astype(np.int64) * n // top, n - 1)
-             for c, (n, top) in enumerate(zip(bins, (180, 256, 256), strict=True))]
+    codes = [
+        np.minimum(hsv[..., c].astype(np.int64) * n // top, n - 1)
+        for c, (n, top) in enumerate(zip(bins, (180, 256, 256), strict=True))
+    ]
     flat = (codes[0] * bins[1] + codes[1]) * bins[2] + codes[2]
     hist = np.bincount(flat.ravel(), minlength=int(np.prod(bins))).astype(np.float64)
     return hist / max(hist.sum(), 1.0)
@@ -92,6 +103,7 @@ class CutFinder:
 
 class ContentScenes(FramePerceiver):
     """Cuts between consecutive sampled frames whose HSV content differs enough."""
+
     requires = ("cv2",)
 
     kind = "scenes"  # the perceiver's name; it emits observations of kind "scene"
@@ -104,8 +116,9 @@ class ContentScenes(FramePerceiver):
 
     def _reset(self) -> None:
         p = self.params
-        self.cuts = CutFinder(float(p["threshold"]), float(p["hist_threshold"]),
-                              float(p["min_gap"]))
+        self.cuts = CutFinder(
+            float(p["threshold"]), float(p["hist_threshold"]), float(p["min_gap"])
+        )
         self.previous: tuple[float, np.ndarray, np.ndarray] | None = None
 
     def process(self, batch: list[Frame]) -> list[Observation]:
@@ -118,12 +131,20 @@ class ContentScenes(FramePerceiver):
                 content = content_score(last_thumb, thumb)
                 distance = histogram_distance(last_hist, hist)
                 if self.cuts.is_cut(frame.time, content, distance):
-                    out.append(Observation(
-                        frame.time, frame.time, "scene", self.source, f"scene {self.cuts.scene}",
-                        score=round(distance, 4),
-                        extra={"content_score": round(content, 2),
-                               "previous_frame": round(before, 3)},
-                    ))
+                    out.append(
+                        Observation(
+                            frame.time,
+                            frame.time,
+                            "scene",
+                            self.source,
+                            f"scene {self.cuts.scene}",
+                            score=round(distance, 4),
+                            extra={
+                                "content_score": round(content, 2),
+                                "previous_frame": round(before, 3),
+                            },
+                        )
+                    )
             self.previous = (frame.time, thumb, hist)
         return out
 

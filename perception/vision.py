@@ -43,7 +43,7 @@ def chunks(items: Sequence[T], size: int | None) -> Iterator[Sequence[T]]:
     """``items`` in consecutive pieces of at most ``size`` (all at once when size is None)."""
     step = size or max(len(items), 1)
     for i in range(0, len(items), step):
-        yield items[i:i + step]
+        yield items[i : i + step]
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:

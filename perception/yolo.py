@@ -27,10 +27,25 @@ from vctext.types import Frame, Observation
 _RELEASES = "github:ultralytics/assets"
 
 MODELS: list[ModelSpec] = [
-    ModelSpec("detect", "ultralytics", "yolo11n.pt", f"{_RELEASES}/yolo11n.pt", 5.4, "AGPL-3.0",
-              profiles=("standard",), note="YOLO11 nano, COCO-80; downloaded by ultralytics"),
-    ModelSpec("detect", "ultralytics", "yolov8n.pt", f"{_RELEASES}/yolov8n.pt", 6.2, "AGPL-3.0",
-              note="YOLOv8 nano, COCO-80; downloaded by ultralytics"),
+    ModelSpec(
+        "detect",
+        "ultralytics",
+        "yolo11n.pt",
+        f"{_RELEASES}/yolo11n.pt",
+        5.4,
+        "AGPL-3.0",
+        profiles=("standard",),
+        note="YOLO11 nano, COCO-80; downloaded by ultralytics",
+    ),
+    ModelSpec(
+        "detect",
+        "ultralytics",
+        "yolov8n.pt",
+        f"{_RELEASES}/yolov8n.pt",
+        6.2,
+        "AGPL-3.0",
+        note="YOLOv8 nano, COCO-80; downloaded by ultralytics",
+    ),
 ]
 
 #: Defaults of the parameters that change the output (all part of the cache key).
@@ -53,8 +68,10 @@ def detections(result: Any, names: dict[int, str]) -> list[Detection]:
     xyxy = boxes.xyxy.float().cpu().numpy()
     scores = boxes.conf.float().cpu().numpy()
     classes = boxes.cls.cpu().numpy().astype(int)
-    return [Detection(str(names.get(c, c)), float(s), tuple(float(v) for v in b))
-            for b, s, c in zip(xyxy, scores, classes, strict=True)]
+    return [
+        Detection(str(names.get(c, c)), float(s), tuple(float(v) for v in b))
+        for b, s, c in zip(xyxy, scores, classes, strict=True)
+    ]
 
 
 class UltralyticsDetector(FramePerceiver):
@@ -91,8 +108,12 @@ class UltralyticsDetector(FramePerceiver):
         p = self.params
         results = self.model.predict(
             [np.ascontiguousarray(f.image[..., ::-1]) for f in frames],  # it takes BGR arrays
-            imgsz=int(p["input_size"]), conf=float(p["min_score"]), iou=float(p["nms_iou"]),
-            max_det=int(p["max_det"]), device=self.options.device, verbose=False,
+            imgsz=int(p["input_size"]),
+            conf=float(p["min_score"]),
+            iou=float(p["nms_iou"]),
+            max_det=int(p["max_det"]),
+            device=self.options.device,
+            verbose=False,
             **self.precision,
         )
         return [detections(r, self.names) for r in results]

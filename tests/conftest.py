@@ -1,4 +1,4 @@
-"""Shared fixtures: no network, an isolated cache and config, and clips generated with ffmpeg/espeak."""
+"""Shared fixtures: no network, an isolated cache and config, clips made with ffmpeg/espeak."""
 
 from __future__ import annotations
 
@@ -69,8 +69,16 @@ def _isolated(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("VCTEXT_CONFIG", str(home / "config.toml"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-    for name in ("VCTEXT_PROFILE", "VCTEXT_FPS", "VCTEXT_PERCEIVERS", "VCTEXT_DEVICE",
-                 "VCTEXT_FORMAT", "VCTEXT_TEMPLATE", "VCTEXT_CACHE", "OPENAI_API_KEY"):
+    for name in (
+        "VCTEXT_PROFILE",
+        "VCTEXT_FPS",
+        "VCTEXT_PERCEIVERS",
+        "VCTEXT_DEVICE",
+        "VCTEXT_FORMAT",
+        "VCTEXT_TEMPLATE",
+        "VCTEXT_CACHE",
+        "OPENAI_API_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -79,8 +87,9 @@ def _isolated(tmp_path_factory, monkeypatch):
 
 def ffmpeg(*args: str) -> None:
     """Run ffmpeg quietly; fail the test with its stderr if it fails."""
-    proc = subprocess.run([FFMPEG, "-y", "-hide_banner", "-loglevel", "error", *args],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [FFMPEG, "-y", "-hide_banner", "-loglevel", "error", *args], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
 
 
@@ -89,19 +98,44 @@ def speak(text: str, path: Path) -> Path:
     return path
 
 
-def make_video(path: Path, duration: float = 6.0, size: str = "320x240", rate: int = 25,
-               source: str = "testsrc2", speech: Path | None = None, speech_at: float = 0.0,
-               audio: bool = True, extra_args: tuple[str, ...] = ()) -> Path:
+def make_video(
+    path: Path,
+    duration: float = 6.0,
+    size: str = "320x240",
+    rate: int = 25,
+    source: str = "testsrc2",
+    speech: Path | None = None,
+    speech_at: float = 0.0,
+    audio: bool = True,
+    extra_args: tuple[str, ...] = (),
+) -> Path:
     """A lavfi test pattern video, optionally with speech mixed in at ``speech_at`` seconds."""
     args = ["-f", "lavfi", "-i", f"{source}=size={size}:rate={rate}:duration={duration}"]
     if speech is not None:
         ms = int(speech_at * 1000)
-        args += ["-i", str(speech), "-filter_complex",
-                 f"[1:a]adelay={ms}|{ms},apad[a]", "-map", "0:v", "-map", "[a]"]
+        args += [
+            "-i",
+            str(speech),
+            "-filter_complex",
+            f"[1:a]adelay={ms}|{ms},apad[a]",
+            "-map",
+            "0:v",
+            "-map",
+            "[a]",
+        ]
     elif audio:
-        args += ["-f", "lavfi", "-i", f"anullsrc=r=16000:cl=mono", "-map", "0:v", "-map", "1:a"]
-    args += ["-t", str(duration), "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset",
-             "ultrafast", *extra_args]
+        args += ["-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-map", "0:v", "-map", "1:a"]
+    args += [
+        "-t",
+        str(duration),
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-preset",
+        "ultrafast",
+        *extra_args,
+    ]
     if speech is not None or audio:
         args += ["-c:a", "aac"]
     ffmpeg(*args, str(path))

@@ -37,8 +37,14 @@ class _Server(ThreadingHTTPServer):
 class OpenAIServer:
     """An OpenAI-compatible HTTP server on 127.0.0.1 at a random port, in a thread."""
 
-    def __init__(self, replies: list[str] | None = None, retry_after: float = 1.0,
-                 slow_seconds: float = 5.0, context: int = CONTEXT, port: int = 0):
+    def __init__(
+        self,
+        replies: list[str] | None = None,
+        retry_after: float = 1.0,
+        slow_seconds: float = 5.0,
+        context: int = CONTEXT,
+        port: int = 0,
+    ):
         self.replies = list(replies or [])
         self.faults: list[str] = []
         self.retry_after = retry_after
@@ -97,8 +103,13 @@ class OpenAIServer:
             def log_message(self, *args) -> None:  # keep test output clean
                 pass
 
-            def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None,
-                      raw: bytes | None = None) -> None:
+            def _send(
+                self,
+                status: int,
+                payload: Any,
+                headers: dict[str, str] | None = None,
+                raw: bytes | None = None,
+            ) -> None:
                 data = raw if raw is not None else json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -110,9 +121,21 @@ class OpenAIServer:
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/").endswith("/models"):
-                    self._send(200, {"object": "list", "data": [
-                        {"id": MODEL, "object": "model", "created": 0, "owned_by": "vctext",
-                         "context_length": server.context}]})
+                    self._send(
+                        200,
+                        {
+                            "object": "list",
+                            "data": [
+                                {
+                                    "id": MODEL,
+                                    "object": "model",
+                                    "created": 0,
+                                    "owned_by": "vctext",
+                                    "context_length": server.context,
+                                }
+                            ],
+                        },
+                    )
                 else:
                     self._send(404, {"error": {"message": "not found", "type": "not_found"}})
 
@@ -132,18 +155,34 @@ class OpenAIServer:
                     server.headers.append({k.lower(): v for k, v in self.headers.items()})
                 fault = server._next_fault()
                 if fault == "429":
-                    self._send(429, {"error": {"message": "Rate limit reached, slow down",
-                                               "type": "rate_limit_exceeded"}},
-                               {"Retry-After": f"{server.retry_after:g}"})
+                    self._send(
+                        429,
+                        {
+                            "error": {
+                                "message": "Rate limit reached, slow down",
+                                "type": "rate_limit_exceeded",
+                            }
+                        },
+                        {"Retry-After": f"{server.retry_after:g}"},
+                    )
                     return
                 if fault == "401":  # echoes the key back, as some servers do: clients must hide it
                     key = self.headers.get("Authorization", "").removeprefix("Bearer ")
-                    self._send(401, {"error": {"message": f"Incorrect API key provided: {key}",
-                                               "type": "invalid_request_error"}})
+                    self._send(
+                        401,
+                        {
+                            "error": {
+                                "message": f"Incorrect API key provided: {key}",
+                                "type": "invalid_request_error",
+                            }
+                        },
+                    )
                     return
                 if fault == "500":
-                    self._send(500, {"error": {"message": "The server had an error",
-                                               "type": "server_error"}})
+                    self._send(
+                        500,
+                        {"error": {"message": "The server had an error", "type": "server_error"}},
+                    )
                     return
                 if fault == "slow":
                     server._stop.wait(server.slow_seconds)
@@ -151,8 +190,16 @@ class OpenAIServer:
                     self._send(200, None, raw=b"<html>this is not an answer</html>")
                     return
                 if fault == "empty":
-                    self._send(200, {"id": "x", "object": "chat.completion", "created": 0,
-                                     "model": body.get("model", MODEL), "choices": []})
+                    self._send(
+                        200,
+                        {
+                            "id": "x",
+                            "object": "chat.completion",
+                            "created": 0,
+                            "model": body.get("model", MODEL),
+                            "choices": [],
+                        },
+                    )
                     return
                 text = server.answer(body)
                 try:
@@ -191,18 +238,29 @@ class OpenAIServer:
 def completion(body: dict[str, Any], text: str) -> dict[str, Any]:
     prompt = sum(len(str(m.get("content", ""))) // 4 for m in body.get("messages", []))
     return {
-        "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": int(time.time()),
         "model": body.get("model", MODEL),
-        "choices": [{"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": text}}],
-        "usage": {"prompt_tokens": prompt, "completion_tokens": len(text) // 4,
-                  "total_tokens": prompt + len(text) // 4},
+        "choices": [
+            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+        ],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": len(text) // 4,
+            "total_tokens": prompt + len(text) // 4,
+        },
     }
 
 
 def chunk(model: str, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
-    return {"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": int(time.time()),
-            "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
 
 
 def echo(body: dict[str, Any]) -> str:

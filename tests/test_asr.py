@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import SPEECH_START, requires_media_tools
-from vctext.perception.base import PerceiverOptions, load_perceiver
 
 from vctext import video
 from vctext.cache import Cache
 from vctext.config import DescribeOptions
 from vctext.errors import DependencyError
+from vctext.perception.base import PerceiverOptions, load_perceiver
 from vctext.pipeline import describe
 from vctext.types import AudioChunk
 

@@ -34,22 +34,44 @@ def vctext_cli(*args: str, cache=None, stdin: str | None = None, **env: str):
     environ = {**os.environ, "OPENAI_API_KEY": KEY, **env}
     if cache is not None:
         environ["VCTEXT_CACHE_DIR"] = str(cache)
-    proc = subprocess.run([sys.executable, "-m", "vctext", *args], input=stdin or "",
-                          capture_output=True, text=True, env=environ, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "vctext", *args],
+        input=stdin or "",
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=120,
+    )
     assert "SECRET123" not in proc.stdout + proc.stderr  # the key is never printed
     assert "Traceback" not in proc.stderr
     return proc
 
 
-def test_ask_answers_and_a_second_question_reuses_the_perception(speech_clip, server,
-                                                                  shared_cache):
-    first = vctext_cli("ask", str(speech_clip), "Where does the ferry go?", "--perceivers",
-                       "asr", "--base-url", server.url, cache=shared_cache)
+def test_ask_answers_and_a_second_question_reuses_the_perception(speech_clip, server, shared_cache):
+    first = vctext_cli(
+        "ask",
+        str(speech_clip),
+        "Where does the ferry go?",
+        "--perceivers",
+        "asr",
+        "--base-url",
+        server.url,
+        cache=shared_cache,
+    )
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith("You asked: Where does the ferry go?")
     assert "island" in first.stdout  # the echo quotes the transcribed speech
-    second = vctext_cli("-v", "ask", str(speech_clip), "Which gate?", "--perceivers", "asr",
-                        "--json", cache=shared_cache, OPENAI_BASE_URL=server.url)
+    second = vctext_cli(
+        "-v",
+        "ask",
+        str(speech_clip),
+        "Which gate?",
+        "--perceivers",
+        "asr",
+        "--json",
+        cache=shared_cache,
+        OPENAI_BASE_URL=server.url,
+    )
     assert second.returncode == 0, second.stderr
     assert "asr: 1 observations from cache" in second.stderr
     data = json.loads(second.stdout)
@@ -59,18 +81,32 @@ def test_ask_answers_and_a_second_question_reuses_the_perception(speech_clip, se
     assert 2.0 <= used["start"] < used["end"] <= 8.0 and "gate" in used["text"]
 
 
-@pytest.mark.parametrize("fault, requests, words", [
-    ("429", 2, "rate limiting requests (429)"),
-    ("500", 2, "failed (500)"),
-    ("slow", 2, "did not answer within 1 s"),
-    ("garbage", 2, "malformed answer"),
-    ("401", 1, "rejected the API key (401)"),
-])
+@pytest.mark.parametrize(
+    "fault, requests, words",
+    [
+        ("429", 2, "rate limiting requests (429)"),
+        ("500", 2, "failed (500)"),
+        ("slow", 2, "did not answer within 1 s"),
+        ("garbage", 2, "malformed answer"),
+        ("401", 1, "rejected the API key (401)"),
+    ],
+)
 def test_faults_end_in_one_clear_line(fault, requests, words, speech_clip, server, shared_cache):
     server.faults += [fault] * 3
-    proc = vctext_cli("ask", str(speech_clip), "Where to?", "--perceivers", "asr",
-                      "--base-url", server.url, "--retries", "1", "--timeout", "1",
-                      cache=shared_cache)
+    proc = vctext_cli(
+        "ask",
+        str(speech_clip),
+        "Where to?",
+        "--perceivers",
+        "asr",
+        "--base-url",
+        server.url,
+        "--retries",
+        "1",
+        "--timeout",
+        "1",
+        cache=shared_cache,
+    )
     assert proc.returncode == 1 and proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("vctext: error: ") and words in lines[0]
@@ -79,19 +115,37 @@ def test_faults_end_in_one_clear_line(fault, requests, words, speech_clip, serve
 
 def test_a_server_that_is_down_is_one_line_too(speech_clip, shared_cache):
     url = f"http://127.0.0.1:{free_port()}/v1"
-    proc = vctext_cli("ask", str(speech_clip), "Where to?", "--perceivers", "asr",
-                      "--retries", "0", cache=shared_cache, OPENAI_BASE_URL=url)
+    proc = vctext_cli(
+        "ask",
+        str(speech_clip),
+        "Where to?",
+        "--perceivers",
+        "asr",
+        "--retries",
+        "0",
+        cache=shared_cache,
+        OPENAI_BASE_URL=url,
+    )
     assert proc.returncode == 1
     assert proc.stderr.splitlines() == [
         f"vctext: error: cannot reach the LLM server at {url}: is it running?; "
-        "check --base-url / OPENAI_BASE_URL"]
+        "check --base-url / OPENAI_BASE_URL"
+    ]
 
 
 def test_chat_reads_questions_from_a_pipe(speech_clip, server, shared_cache, tmp_path):
     saved = tmp_path / "chat.json"
     script = f"Where does the ferry go?\n\n/reset\nWhich gate?\n/save {saved}\n/quit\nignored\n"
-    proc = vctext_cli("chat", str(speech_clip), "--perceivers", "asr", "--base-url", server.url,
-                      cache=shared_cache, stdin=script)
+    proc = vctext_cli(
+        "chat",
+        str(speech_clip),
+        "--perceivers",
+        "asr",
+        "--base-url",
+        server.url,
+        cache=shared_cache,
+        stdin=script,
+    )
     assert proc.returncode == 0, proc.stderr
     answers = proc.stdout.splitlines()
     assert len(answers) == 2 and answers[1].startswith("You asked: Which gate?")
@@ -103,8 +157,18 @@ def test_chat_reads_questions_from_a_pipe(speech_clip, server, shared_cache, tmp
 
 def test_chat_reports_a_failed_turn_and_goes_on(speech_clip, server, shared_cache):
     server.faults += ["500"]
-    proc = vctext_cli("chat", str(speech_clip), "--perceivers", "asr", "--base-url", server.url,
-                      "--retries", "0", cache=shared_cache, stdin="First?\nSecond?\n/nope\n")
+    proc = vctext_cli(
+        "chat",
+        str(speech_clip),
+        "--perceivers",
+        "asr",
+        "--base-url",
+        server.url,
+        "--retries",
+        "0",
+        cache=shared_cache,
+        stdin="First?\nSecond?\n/nope\n",
+    )
     assert proc.returncode == 1
     assert proc.stdout.strip().startswith("You asked: Second?")
     errors = proc.stderr.strip().splitlines()
@@ -114,13 +178,31 @@ def test_chat_reports_a_failed_turn_and_goes_on(speech_clip, server, shared_cach
 def test_describe_narrate_adds_a_narrative(speech_clip, server, shared_cache):
     story = "Over a test pattern, a voice announces the ferry to the island."
     server.replies += [story, story]
-    text = vctext_cli("describe", str(speech_clip), "--perceivers", "asr", "--narrate",
-                      "--base-url", server.url, cache=shared_cache)
+    text = vctext_cli(
+        "describe",
+        str(speech_clip),
+        "--perceivers",
+        "asr",
+        "--narrate",
+        "--base-url",
+        server.url,
+        cache=shared_cache,
+    )
     assert text.returncode == 0, text.stderr
     timeline, narrative = text.stdout.split("\nnarrative:\n")
     assert "speech:" in timeline and narrative.strip() == story
-    as_json = vctext_cli("describe", str(speech_clip), "--perceivers", "asr", "--narrate",
-                         "--format", "json", "--base-url", server.url, cache=shared_cache)
+    as_json = vctext_cli(
+        "describe",
+        str(speech_clip),
+        "--perceivers",
+        "asr",
+        "--narrate",
+        "--format",
+        "json",
+        "--base-url",
+        server.url,
+        cache=shared_cache,
+    )
     assert json.loads(as_json.stdout)["summary"] == story
 
 

@@ -90,12 +90,29 @@ def test_summaries_replace_unrelated_ranges_first(half_hour):
 
 def test_merged_ranges_keep_every_spoken_word_and_the_longest_seen_captions():
     segs = [
-        Segment(0, 4, {"caption": ["a man in a kitchen"], "tags": ["kitchen", "man"],
-                       "asr": ["Hello there."]}),
-        Segment(4, 5, {"caption": ["there is a man in a kitchen in this picture"],
-                       "tags": ["man", "stove"], "asr": ["Hello there."]}),
-        Segment(5, 12, {"caption": ["a dog in a park"], "detect": ["dog #3 [1,2,3,4]"],
-                        "asr": ["Good boy!"]}),
+        Segment(
+            0,
+            4,
+            {
+                "caption": ["a man in a kitchen"],
+                "tags": ["kitchen", "man"],
+                "asr": ["Hello there."],
+            },
+        ),
+        Segment(
+            4,
+            5,
+            {
+                "caption": ["there is a man in a kitchen in this picture"],
+                "tags": ["man", "stove"],
+                "asr": ["Hello there."],
+            },
+        ),
+        Segment(
+            5,
+            12,
+            {"caption": ["a dog in a park"], "detect": ["dog #3 [1,2,3,4]"], "asr": ["Good boy!"]},
+        ),
     ]
     merged = merge_segments(segs, keep=1)
     assert (merged.start, merged.end) == (0, 12)

@@ -20,8 +20,12 @@ from video_texts import FERRY, short_video_text  # noqa: E402
 def test_a_langchain_chat_model_answers_and_streams():
     model = GenericFakeChatModel(messages=iter([AIMessage(content="It goes to the island.")]))
     pieces = []
-    answer = vctext.ask(short_video_text((3.0, 7.0, FERRY)), "Where does the ferry go?", llm=model,
-                        on_text=pieces.append)
+    answer = vctext.ask(
+        short_video_text((3.0, 7.0, FERRY)),
+        "Where does the ferry go?",
+        llm=model,
+        on_text=pieces.append,
+    )
     assert answer.text == "It goes to the island." and len(pieces) > 1
     assert answer.backend == "langchain" and answer.ranges[0].start == 3.0
 

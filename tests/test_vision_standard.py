@@ -35,8 +35,9 @@ needs_ffmpeg = pytest.mark.skipif(FFMPEG is None, reason="needs ffmpeg (apt-get 
 
 def needs(*modules: str):
     missing = [m for m in modules if importlib.util.find_spec(m) is None]
-    return pytest.mark.skipif(bool(missing),
-                              reason=f'needs {", ".join(missing)}: pip install "vctext[vision]"')
+    return pytest.mark.skipif(
+        bool(missing), reason=f'needs {", ".join(missing)}: pip install "vctext[vision]"'
+    )
 
 
 needs_ultralytics = needs("ultralytics", "torch")
@@ -80,9 +81,15 @@ def frame(time: float, width: int = 320, height: int = 180, scale: float = 1.0) 
 @needs_ultralytics
 def test_ultralytics_detector_gives_source_pixel_boxes_track_ids_and_times(yolo_checkpoint):
     # A random model finds "objects" anywhere; a tiny threshold makes sure there are some.
-    detector = load_perceiver("detect", "ultralytics", PerceiverOptions(
-        str(yolo_checkpoint), device="cpu", params={"min_score": 0.0001, "input_size": 160,
-                                                    "max_det": 5}))
+    detector = load_perceiver(
+        "detect",
+        "ultralytics",
+        PerceiverOptions(
+            str(yolo_checkpoint),
+            device="cpu",
+            params={"min_score": 0.0001, "input_size": 160, "max_det": 5},
+        ),
+    )
     detector.ensure_loaded()
     frames = [frame(t, scale=2.0) for t in (0.0, 1.0, 2.0)]  # downscaled 2x from 640x360
     out = detector.process(frames) + detector.finish()
@@ -101,9 +108,15 @@ def test_ultralytics_detector_gives_source_pixel_boxes_track_ids_and_times(yolo_
 
 @needs_ultralytics
 def test_ultralytics_detector_keeps_ids_for_still_objects(yolo_checkpoint):
-    detector = load_perceiver("detect", "ultralytics", PerceiverOptions(
-        str(yolo_checkpoint), device="cpu", params={"min_score": 0.0001, "input_size": 160,
-                                                    "max_det": 3}))
+    detector = load_perceiver(
+        "detect",
+        "ultralytics",
+        PerceiverOptions(
+            str(yolo_checkpoint),
+            device="cpu",
+            params={"min_score": 0.0001, "input_size": 160, "max_det": 3},
+        ),
+    )
     detector.ensure_loaded()
     still = frame(0.0)
     same = [Frame(t, still.image) for t in (0.0, 1.0, 2.0)]
@@ -130,24 +143,35 @@ def videomae_dir(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("videomae")
     config = VideoMAEConfig(
-        image_size=32, patch_size=16, num_frames=4, tubelet_size=2, hidden_size=32,
-        num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
-        id2label=LABELS, label2id={v: k for k, v in LABELS.items()})
+        image_size=32,
+        patch_size=16,
+        num_frames=4,
+        tubelet_size=2,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=37,
+        id2label=LABELS,
+        label2id={v: k for k, v in LABELS.items()},
+    )
     VideoMAEForVideoClassification(config).save_pretrained(path)
-    VideoMAEImageProcessor(size={"shortest_edge": 32},
-                           crop_size={"height": 32, "width": 32}).save_pretrained(path)
+    VideoMAEImageProcessor(
+        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+    ).save_pretrained(path)
     return path
 
 
 def action_options() -> DescribeOptions:
-    return DescribeOptions(profile="standard", perceivers=("action",), device="cpu", cache=False,
-                           max_side=160)
+    return DescribeOptions(
+        profile="standard", perceivers=("action",), device="cpu", cache=False, max_side=160
+    )
 
 
 @needs_ffmpeg
 @needs_transformers
 def test_action_clips_span_their_windows_with_labels_from_the_config(
-        videomae_dir, tmp_path, monkeypatch):
+    videomae_dir, tmp_path, monkeypatch
+):
     clip = make_video(tmp_path / "moving.mp4", duration=5, audio=False)
     monkeypatch.setitem(PROFILES["standard"], "action", ("transformers", str(videomae_dir)))
     calls = []
@@ -162,8 +186,7 @@ def test_action_clips_span_their_windows_with_labels_from_the_config(
     doc = describe(clip, action_options())
     # Frames are streamed: the clip pass got a generator from iter_frames, not a list.
     assert calls and all(isinstance(c, types.GeneratorType) for c in calls)
-    actions = sorted((o for o in doc.observations if o.kind == "action"),
-                     key=lambda o: o.start)
+    actions = sorted((o for o in doc.observations if o.kind == "action"), key=lambda o: o.start)
     # 4 frames at 8 fps: 0.5 s windows, back to back over the 5 s video.
     assert actions
     for o in actions:
@@ -179,8 +202,11 @@ def test_action_clips_span_their_windows_with_labels_from_the_config(
 def test_clip_windows_follow_every_and_pad_the_last_one(videomae_dir, monkeypatch):
     from vctext import pipeline
 
-    action = load_perceiver("action", "transformers", PerceiverOptions(
-        str(videomae_dir), params={"every": 1.0, "min_score": 0.0}))
+    action = load_perceiver(
+        "action",
+        "transformers",
+        PerceiverOptions(str(videomae_dir), params={"every": 1.0, "min_score": 0.0}),
+    )
     seen = []
     real_process = action.process
     action.process = lambda clips: seen.extend(clips) or real_process(clips)
@@ -208,10 +234,17 @@ def obs(time, kind, text, score=0.9):
 
 
 def test_composed_caption_says_only_what_was_observed():
-    seen = [obs(0.0, "tags", "streetcar", 0.7), obs(0.0, "tags", "car", 0.9),
-            obs(0.0, "detect", "person"), obs(0.0, "detect", "car"), obs(0.0, "detect", "car"),
-            obs(0.0, "detect", "bicycle"), obs(0.0, "ocr", "GATE 7"),
-            obs(1.0, "ocr", "EXIT"), obs(2.0, "asr", "hello there")]
+    seen = [
+        obs(0.0, "tags", "streetcar", 0.7),
+        obs(0.0, "tags", "car", 0.9),
+        obs(0.0, "detect", "person"),
+        obs(0.0, "detect", "car"),
+        obs(0.0, "detect", "car"),
+        obs(0.0, "detect", "bicycle"),
+        obs(0.0, "ocr", "GATE 7"),
+        obs(1.0, "ocr", "EXIT"),
+        obs(2.0, "asr", "hello there"),
+    ]
     captions = compose(seen, "composed:offline-observations")
     assert [c.start for c in captions] == [0.0, 1.0]  # no caption from speech alone
     first, second = captions
@@ -225,11 +258,14 @@ def test_composed_caption_says_only_what_was_observed():
 
 
 def test_extractive_summary_takes_the_longest_shown_captions():
-    caps = [Observation(0, 8, "caption", "c", "a street with 2 cars"),
-            Observation(8, 10, "caption", "c", "a person"),
-            Observation(0, 2, "action", "a", "riding a bike", score=0.8)]
-    assert extractive_summary(caps) == ("Mostly a street with 2 cars. Also a person. "
-                                        "Action: riding a bike.")
+    caps = [
+        Observation(0, 8, "caption", "c", "a street with 2 cars"),
+        Observation(8, 10, "caption", "c", "a person"),
+        Observation(0, 2, "action", "a", "riding a bike", score=0.8),
+    ]
+    assert extractive_summary(caps) == (
+        "Mostly a street with 2 cars. Also a person. Action: riding a bike."
+    )
     assert extractive_summary(caps[2:]) is None
 
 
@@ -239,11 +275,27 @@ def test_offline_caption_and_summary_in_the_json(tmp_path):
     from conftest import ffmpeg
 
     path = tmp_path / "sign.mp4"
-    ffmpeg("-f", "lavfi", "-i", "color=c=0x203040:size=480x270:rate=25:duration=3", "-vf",
-           "drawtext=text='GATE 7':fontsize=56:fontcolor=white:x=(w-tw)/2:y=(h-th)/2",
-           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path))
-    doc = describe(path, DescribeOptions(profile="offline", perceivers=("ocr", "caption"),
-                                         device="cpu", cache=False))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=0x203040:size=480x270:rate=25:duration=3",
+        "-vf",
+        "drawtext=text='GATE 7':fontsize=56:fontcolor=white:x=(w-tw)/2:y=(h-th)/2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        str(path),
+    )
+    doc = describe(
+        path,
+        DescribeOptions(
+            profile="offline", perceivers=("ocr", "caption"), device="cpu", cache=False
+        ),
+    )
     data = json.loads(doc.render(format="json"))
     captions = [o for o in data["observations"] if o["kind"] == "caption"]
     assert captions and all(o["source"] == "composed:offline-observations" for o in captions)

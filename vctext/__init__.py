@@ -1,8 +1,8 @@
 """vctext: turn videos into timestamped text with perception models, then reason over it.
 
-    >>> import vctext
-    >>> doc = vctext.describe("talk.mp4", profile="offline")
-    >>> print(doc.render())
+>>> import vctext
+>>> doc = vctext.describe("talk.mp4", profile="offline")
+>>> print(doc.render())
 """
 
 from __future__ import annotations
@@ -16,8 +16,17 @@ from vctext.errors import VctextError
 from vctext.types import Observation, Segment, VideoInfo
 
 __version__ = "0.1.0"
-__all__ = ["describe", "VideoText", "Observation", "Segment", "VideoInfo", "VctextError",
-           "ask", "narrate", "Chat"]
+__all__ = [
+    "describe",
+    "VideoText",
+    "Observation",
+    "Segment",
+    "VideoInfo",
+    "VctextError",
+    "ask",
+    "narrate",
+    "Chat",
+]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -53,8 +62,9 @@ def describe(
     return run(path, opts, progress=progress)
 
 
-def ask(video: str | os.PathLike | VideoText, question: str, llm: Any = None,
-        **options: Any) -> Any:
+def ask(
+    video: str | os.PathLike | VideoText, question: str, llm: Any = None, **options: Any
+) -> Any:
     """Answer a question about a video with an LLM (see :func:`vctext.llm.reason.ask`).
 
         >>> answer = vctext.ask("talk.mp4", "Where does the ferry go?", llm="local")

@@ -91,8 +91,13 @@ class Cache:
         size = sum(
             p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file()
         )
-        return {"path": str(self.path), "entries": entries, "videos": videos, "kinds": kinds,
-                "bytes": size}
+        return {
+            "path": str(self.path),
+            "entries": entries,
+            "videos": videos,
+            "kinds": kinds,
+            "bytes": size,
+        }
 
     def clear(self) -> int:
         (count,) = self._db.execute("SELECT COUNT(*) FROM observations").fetchone()
@@ -104,7 +109,7 @@ class Cache:
     # -- file hashes -------------------------------------------------------------------------
 
     def file_sha256(self, path: str | os.PathLike) -> str:
-        """SHA-256 of a file's bytes, remembered by (path, size, mtime, inode) to skip re-reading."""
+        """SHA-256 of a file's bytes, remembered by (path, size, mtime, inode) to skip rereading."""
         p = Path(path).resolve()
         st = p.stat()
         row = self._db.execute(

@@ -34,28 +34,47 @@ class Setting:
 
 
 _SETTINGS = [
-    Setting("profile", "auto", "model set: auto (standard where downloaded, else offline), "
-            "standard or offline", choices=("auto", "standard", "offline")),
+    Setting(
+        "profile",
+        "auto",
+        "model set: auto (standard where downloaded, else offline), standard or offline",
+        choices=("auto", "standard", "offline"),
+    ),
     Setting("fps", 1.0, "key frames per second", float),
-    Setting("scene_threshold", 0.0, "also take a frame at each scene change scoring above this "
-            "(0 to 1; 0 turns it off)", float),
+    Setting(
+        "scene_threshold",
+        0.0,
+        "also take a frame at each scene change scoring above this (0 to 1; 0 turns it off)",
+        float,
+    ),
     Setting("perceivers", "", "comma-separated perceiver kinds (default: all the profile has)"),
     Setting("device", "auto", "where models run", choices=("auto", "cpu", "cuda")),
     Setting("language", "", "spoken language code for speech recognition (default: detect)"),
     Setting("max_side", 1280, "longest side of decoded frames, pixels", int),
     Setting("batch_size", 0, "frames per model batch (0: chosen for the device)", int),
-    Setting("asr_chunk_seconds", 600.0, "audio is transcribed in chunks of about this length",
-            float),
+    Setting(
+        "asr_chunk_seconds", 600.0, "audio is transcribed in chunks of about this length", float
+    ),
     Setting("format", "text", "output format", choices=("text", "json", "md", "srt", "vtt")),
     Setting("template", "", "path of a Jinja2 template to render the text with"),
     Setting("cache", True, "reuse perception results for files seen before", bool),
     # -- the LLM that reasons over the text (ask, chat, describe --narrate) --
-    Setting("llm", "auto", "LLM backend: auto (openai when an API key or base URL is set, "
-            "else local), openai or local", choices=("auto", "openai", "local")),
-    Setting("llm_model", "", "LLM model id (openai: gpt-4o-mini; local: a Hugging Face id, a "
-            "model folder or a .gguf file; default: the bundled SmolLM2-135M-Instruct)"),
-    Setting("base_url", "", "OpenAI-compatible server URL (default: $OPENAI_BASE_URL, else "
-            "OpenAI)"),
+    Setting(
+        "llm",
+        "auto",
+        "LLM backend: auto (openai when an API key or base URL is set, "
+        "else local), openai or local",
+        choices=("auto", "openai", "local"),
+    ),
+    Setting(
+        "llm_model",
+        "",
+        "LLM model id (openai: gpt-4o-mini; local: a Hugging Face id, a "
+        "model folder or a .gguf file; default: the bundled SmolLM2-135M-Instruct)",
+    ),
+    Setting(
+        "base_url", "", "OpenAI-compatible server URL (default: $OPENAI_BASE_URL, else OpenAI)"
+    ),
     Setting("api_key", "", "API key for the openai backend (default: $OPENAI_API_KEY)"),
     Setting("temperature", 0.0, "LLM sampling temperature (0: deterministic)", float),
     Setting("max_tokens", 512, "longest LLM answer, in tokens", int),
@@ -89,8 +108,7 @@ def _read_file(path: Path, mtime: float) -> dict[str, Any]:
     unknown = sorted(set(data) - set(SETTINGS))
     if unknown:
         raise ConfigError(
-            f"unknown key(s) in {path}: {', '.join(unknown)}; "
-            f"valid keys: {', '.join(SETTINGS)}"
+            f"unknown key(s) in {path}: {', '.join(unknown)}; valid keys: {', '.join(SETTINGS)}"
         )
     return data
 
@@ -170,8 +188,9 @@ class DescribeOptions:
         return dataclasses.replace(self, **changes)
 
 
-def describe_options(start: float | None = None, end: float | None = None,
-                     **overrides: Any) -> DescribeOptions:
+def describe_options(
+    start: float | None = None, end: float | None = None, **overrides: Any
+) -> DescribeOptions:
     """Resolve settings (flags > env > file > default) into :class:`DescribeOptions`."""
     if isinstance(overrides.get("perceivers"), (list, tuple)):
         overrides["perceivers"] = ",".join(overrides["perceivers"])

@@ -23,8 +23,13 @@ class PerceiverRun:
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "backend": self.backend, "model": self.model,
-                "cached": self.cached, "seconds": round(self.seconds, 3)}
+        return {
+            "kind": self.kind,
+            "backend": self.backend,
+            "model": self.model,
+            "cached": self.cached,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 @dataclass(frozen=True)
@@ -64,8 +69,10 @@ class VideoText:
         return {
             "schema": SCHEMA,
             "video": self.video.to_json(),
-            "range": {"start": round(self.start, 3),
-                      "end": None if self.end is None else round(self.end, 3)},
+            "range": {
+                "start": round(self.start, 3),
+                "end": None if self.end is None else round(self.end, 3),
+            },
             "language": self.language,
             "perceivers": [p.to_json() for p in self.perceivers],
             "notes": list(self.notes),

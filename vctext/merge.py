@@ -128,7 +128,8 @@ def build_segments(
         ranges = _speech_ranges(content)
     # Things that start outside every range (speech over a stretch with no frames) get their own.
     orphans = [
-        o for o in content
+        o
+        for o in content
         if o.kind not in PERSISTENT_KINDS and not any(a - 1e-6 <= o.start < b for a, b in ranges)
     ]
     if orphans:

@@ -123,8 +123,12 @@ def _clip_params(modality: Modality, options: DescribeOptions, start: float, end
     clip = {"start": round(start, 3), "end": None if math.isinf(end) else round(end, 3)}
     if modality is Modality.AUDIO:
         return {**clip, "chunk": options.asr_chunk_seconds}
-    return {**clip, "fps": options.fps, "scene": options.scene_threshold,
-            "max_side": options.max_side}
+    return {
+        **clip,
+        "fps": options.fps,
+        "scene": options.scene_threshold,
+        "max_side": options.max_side,
+    }
 
 
 def describe(
@@ -166,22 +170,31 @@ def _describe(
         missing = cls.missing_dependencies()
         if missing and not options.perceivers:
             # Asked for by default, not by name: leave it out and say how to get it.
-            log.warning("skipping %s: %s not installed (pip install \"vctext[%s]\")",
-                        item.kind, ", ".join(missing), cls.extra)
-            skipped.append(f"{item.kind} skipped: pip install \"vctext[{cls.extra}]\" to add it")
+            log.warning(
+                'skipping %s: %s not installed (pip install "vctext[%s]")',
+                item.kind,
+                ", ".join(missing),
+                cls.extra,
+            )
+            skipped.append(f'{item.kind} skipped: pip install "vctext[{cls.extra}]" to add it')
             continue
         active.append(item)
         params = {"language": options.language} if item.kind == "asr" and options.language else {}
         perceiver = load_perceiver(
-            item.kind, item.backend,
+            item.kind,
+            item.backend,
             PerceiverOptions(item.model, device=device, batch_size=batch_size, params=params),
         )
         if perceiver.modality is Modality.OBSERVATIONS:
             # Reads the others' output, cheap: never cached (its input is not in a cache key).
             pending[Modality.OBSERVATIONS].append((perceiver, ""))
             continue
-        key = cache_key(info.sha256 or "", item.kind, perceiver.cache_params(),
-                        _clip_params(perceiver.modality, options, start, end))
+        key = cache_key(
+            info.sha256 or "",
+            item.kind,
+            perceiver.cache_params(),
+            _clip_params(perceiver.modality, options, start, end),
+        )
         hit = cache.get(key) if options.cache else None
         if hit is not None:
             log.info("%s: %d observations from cache", item.kind, len(hit))
@@ -197,12 +210,19 @@ def _describe(
         if options.cache and key:
             cache.put(key, info.sha256 or "", perceiver.kind, perceiver.cache_params(), obs)
         observations.extend(obs)
-        runs.append(PerceiverRun(perceiver.kind, perceiver.backend, perceiver.options.model,
-                                 cached=False, seconds=seconds))
+        runs.append(
+            PerceiverRun(
+                perceiver.kind,
+                perceiver.backend,
+                perceiver.options.model,
+                cached=False,
+                seconds=seconds,
+            )
+        )
 
     if pending[Modality.FRAMES]:
         results = _run_frames(info, options, start, end, pending[Modality.FRAMES], progress)
-        for (perceiver, key), (obs, seconds) in zip(pending[Modality.FRAMES], results):
+        for (perceiver, key), (obs, seconds) in zip(pending[Modality.FRAMES], results, strict=True):
             finished(perceiver, key, obs, seconds)
     for perceiver, key in pending[Modality.AUDIO]:
         obs, seconds = _run_audio(info, options, start, end, perceiver, progress)
@@ -300,8 +320,9 @@ def _run_frames(
         if progress:
             progress("frames", done, total)
 
-    frames = video.iter_frames(info, options.fps, start, end, options.scene_threshold or None,
-                               options.max_side)
+    frames = video.iter_frames(
+        info, options.fps, start, end, options.scene_threshold or None, options.max_side
+    )
     for frame in frames:
         batch.append(frame)
         if len(batch) >= perceivers[0][0].options.batch_size:
@@ -313,7 +334,7 @@ def _run_frames(
     for i, (p, _) in enumerate(perceivers):
         outputs[i].extend(p.finish())
         p.close()
-    return list(zip(outputs, seconds))
+    return list(zip(outputs, seconds, strict=True))
 
 
 def _run_clips(
@@ -345,7 +366,7 @@ def _run_clips(
         # A window cut short by the end of the video counts when at least half full: padded
         # with its last frame, as video classifiers expect a fixed number of frames.
         if len(window) * 2 >= spec.frames:
-            frames = window[:spec.frames] + [window[-1]] * (spec.frames - len(window))
+            frames = window[: spec.frames] + [window[-1]] * (spec.frames - len(window))
             w_start = start + index * spec.every
             clips.append(Clip(w_start, min(w_start + spec.length, last), frames))
         window.clear()

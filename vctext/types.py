@@ -1,4 +1,4 @@
-"""Typed values that cross module boundaries. Times are absolute seconds from the start of the file."""
+"""Typed values that cross module boundaries. Times are absolute seconds from the file's start."""
 
 from __future__ import annotations
 

@@ -17,8 +17,17 @@ from vctext import config
 from vctext.errors import ConfigError
 from vctext.llm.base import LLM, LLMOptions, Message, estimate_tokens, scrub
 
-__all__ = ["LLM", "LLMOptions", "Message", "BACKENDS", "load_llm", "llm_options", "scrub",
-           "estimate_tokens", "LLM_SETTINGS"]
+__all__ = [
+    "LLM",
+    "LLMOptions",
+    "Message",
+    "BACKENDS",
+    "load_llm",
+    "llm_options",
+    "scrub",
+    "estimate_tokens",
+    "LLM_SETTINGS",
+]
 
 BACKENDS = {
     "openai": "vctext.llm.openai_chat:OpenAIChat",
@@ -27,8 +36,17 @@ BACKENDS = {
 }
 
 #: Settings (of ``vctext.config.SETTINGS``) that configure the LLM rather than perception.
-LLM_SETTINGS = ("llm", "llm_model", "base_url", "api_key", "temperature", "max_tokens",
-                "context_tokens", "llm_timeout", "llm_retries")
+LLM_SETTINGS = (
+    "llm",
+    "llm_model",
+    "base_url",
+    "api_key",
+    "temperature",
+    "max_tokens",
+    "context_tokens",
+    "llm_timeout",
+    "llm_retries",
+)
 
 #: Settings that fall back to the OpenAI client's own environment variables.
 _ENV_ALIASES = {"api_key": "OPENAI_API_KEY", "base_url": "OPENAI_BASE_URL"}
@@ -55,8 +73,9 @@ def llm_options(**overrides: Any) -> tuple[str, LLMOptions]:
         overrides["llm_retries"] = overrides.pop("retries")
     unknown = sorted(set(overrides) - set(LLM_SETTINGS) - {"device"})
     if unknown:
-        raise ConfigError(f"unknown LLM option(s): {', '.join(unknown)}; "
-                          f"valid: {', '.join(LLM_SETTINGS)}")
+        raise ConfigError(
+            f"unknown LLM option(s): {', '.join(unknown)}; valid: {', '.join(LLM_SETTINGS)}"
+        )
     values = {name: _value(name, overrides) for name in LLM_SETTINGS}
     if values["max_tokens"] <= 0:
         raise ConfigError(f"max_tokens must be positive, got {values['max_tokens']}")
@@ -96,13 +115,17 @@ def load_llm(llm: Any = None, **overrides: Any) -> LLM:
         if is_langchain_chat_model(llm):
             _, options = llm_options(**{**overrides, "llm": "openai"})
             return LangChainChat(llm, options)
-        raise ConfigError(f"llm must be a backend name, a vctext LLM or a LangChain chat model, "
-                          f"not {type(llm).__name__}")
+        raise ConfigError(
+            f"llm must be a backend name, a vctext LLM or a LangChain chat model, "
+            f"not {type(llm).__name__}"
+        )
     if llm is not None:
         overrides["llm"] = llm
     if overrides.get("llm") == "langchain":
-        raise ConfigError("the langchain backend takes a chat model object: "
-                          "vctext.ask(video, question, llm=ChatOpenAI(...))")
+        raise ConfigError(
+            "the langchain backend takes a chat model object: "
+            "vctext.ask(video, question, llm=ChatOpenAI(...))"
+        )
     name, options = llm_options(**overrides)
     if name not in BACKENDS:
         raise ConfigError(f"unknown LLM backend '{name}'; choose from: openai, local")

@@ -142,8 +142,9 @@ class LLM(ABC):
             except VctextError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a backend's own errors become one line
-                raise LLMError(self.scrub(f"cannot load the {self.name} LLM "
-                                          f"{self.model!r}: {one_line(exc)}")) from None
+                raise LLMError(
+                    self.scrub(f"cannot load the {self.name} LLM {self.model!r}: {one_line(exc)}")
+                ) from None
             self.loaded = True
 
     @abstractmethod
@@ -195,12 +196,20 @@ class LLM(ABC):
                     if wait is None:
                         wait = BACKOFF * 2**attempt * (1 + random.random() * 0.25)
                     if wait > MAX_RETRY_WAIT:
-                        raise LLMError(self.scrub(
-                            f"{fault.message}; the server asks to wait {wait:.0f} s, "
-                            "try again later")) from None
+                        raise LLMError(
+                            self.scrub(
+                                f"{fault.message}; the server asks to wait {wait:.0f} s, "
+                                "try again later"
+                            )
+                        ) from None
                     attempt += 1
-                    log.info("%s; retry %d of %d in %.1f s", self.scrub(fault.message), attempt,
-                             self.options.retries, wait)
+                    log.info(
+                        "%s; retry %d of %d in %.1f s",
+                        self.scrub(fault.message),
+                        attempt,
+                        self.options.retries,
+                        wait,
+                    )
                     time.sleep(wait)
                     continue
                 tries = f" (after {attempt + 1} tries)" if attempt else ""
@@ -255,8 +264,11 @@ def generic_fault(exc: Exception) -> Fault:
     if status is not None and status >= 500:
         return Fault(f"the LLM server failed ({status}): {text}", True)
     if "Timeout" in name or isinstance(exc, TimeoutError):
-        return Fault("the LLM server did not answer in time", True,
-                     hint="raise --timeout (VCTEXT_LLM_TIMEOUT) or try later")
+        return Fault(
+            "the LLM server did not answer in time",
+            True,
+            hint="raise --timeout (VCTEXT_LLM_TIMEOUT) or try later",
+        )
     if "Connection" in name or isinstance(exc, ConnectionError):
         return Fault(f"cannot reach the LLM server: {text}", True)
     if status is not None:

@@ -73,8 +73,12 @@ def _jaccard(a: set[str], b: set[str]) -> float:
 
 
 def _look(seg: Segment, kinds: tuple[str, ...]) -> set[str]:
-    return {w for k in kinds for line in seg.lines.get(k, []) for w in content_words(
-        _plain_object(line) if k in ("detect", "dense") else line)}
+    return {
+        w
+        for k in kinds
+        for line in seg.lines.get(k, [])
+        for w in content_words(_plain_object(line) if k in ("detect", "dense") else line)
+    }
 
 
 def similar(a: Segment, b: Segment, threshold: float = 0.6) -> bool:
@@ -108,8 +112,10 @@ def _with_lines(seg: Segment, lines: dict[str, list[str]]) -> Segment:
 
 
 def limit_tags(segments: list[Segment], keep: int = 3) -> list[Segment]:
-    return [_with_lines(s, {**s.lines, "tags": s.lines["tags"][:keep]}) if "tags" in s.lines
-            else s for s in segments]
+    return [
+        _with_lines(s, {**s.lines, "tags": s.lines["tags"][:keep]}) if "tags" in s.lines else s
+        for s in segments
+    ]
 
 
 def _plain_object(line: str) -> str:
@@ -179,8 +185,10 @@ def merge_segments(group: list[Segment], keep: int = 3, keep_tags: int | None = 
             limit = keep_tags if kind == "tags" and keep_tags else keep
             best = sorted(seen[kind], key=lambda n: -seen[kind][n])[:limit]
             # Each shown the way it was seen longest (an object keeps one of its boxes).
-            lines[kind] = [shown[kind][n].most_common(1)[0][0]
-                           for n in sorted(best, key=lambda n: first[kind][n])]
+            lines[kind] = [
+                shown[kind][n].most_common(1)[0][0]
+                for n in sorted(best, key=lambda n: first[kind][n])
+            ]
     return Segment(group[0].start, max(s.end for s in group), lines)
 
 
@@ -211,16 +219,18 @@ def merge_windows(segments: list[Segment], window: float) -> list[Segment]:
 
 
 class _Fitter:
-    def __init__(self, doc: VideoText, budget: int, count: TokenCounter, template,
-                 question: str | None):
+    def __init__(
+        self, doc: VideoText, budget: int, count: TokenCounter, template, question: str | None
+    ):
         self.doc, self.budget, self.count, self.template = doc, budget, count, template
         self.words = content_words(question or "")
         self.notes: list[str] = []
         self.steps: list[str] = []
 
     def render(self, segments: list[Segment], notes: list[str] | None = None) -> tuple[str, int]:
-        doc = dataclasses.replace(self.doc, segments=segments,
-                                  notes=[*self.doc.notes, *(notes or self.notes)])
+        doc = dataclasses.replace(
+            self.doc, segments=segments, notes=[*self.doc.notes, *(notes or self.notes)]
+        )
         text = render(doc, format="text", template=self.template)
         return text, self.count(text)
 
@@ -230,9 +240,15 @@ class _Fitter:
         return Fitted(doc, text, tokens, self.budget, tuple(self.steps), dropped)
 
 
-def fit(doc: VideoText, budget: int, count: TokenCounter = estimate_tokens, *,
-        question: str | None = None, summarize: Summarizer | None = None,
-        template=None) -> Fitted:
+def fit(
+    doc: VideoText,
+    budget: int,
+    count: TokenCounter = estimate_tokens,
+    *,
+    question: str | None = None,
+    summarize: Summarizer | None = None,
+    template=None,
+) -> Fitted:
     """Compact ``doc`` until its rendered text takes at most ``budget`` tokens.
 
     Args:
@@ -247,15 +263,19 @@ def fit(doc: VideoText, budget: int, count: TokenCounter = estimate_tokens, *,
         A :class:`Fitted`; ``fits`` is False only when even one range is over budget.
     """
     if budget <= 0:
-        raise LLMError("the model's context is too small for any video text; raise "
-                       "--context-tokens or lower --max-tokens")
+        raise LLMError(
+            "the model's context is too small for any video text; raise "
+            "--context-tokens or lower --max-tokens"
+        )
     f = _Fitter(doc, budget, count, template, question)
     segments = list(doc.segments)
     _, tokens = f.render(segments)
     if tokens <= budget:
         return f.result(segments)
     steps: list[tuple[str, Callable[[list[Segment]], list[Segment]]]] = [
-        ("repeats", collapse_repeats), ("tags", limit_tags), ("boxes", strip_boxes),
+        ("repeats", collapse_repeats),
+        ("tags", limit_tags),
+        ("boxes", strip_boxes),
         ("low-value", drop_low_value),
         *((f"merge-{w:g}s", lambda s, w=w: merge_windows(s, w)) for w in WINDOWS),
     ]
@@ -269,8 +289,9 @@ def fit(doc: VideoText, budget: int, count: TokenCounter = estimate_tokens, *,
             fine = segments
         f.steps.append(name)
         _, tokens = f.render(segments)
-        log.debug("fit: %s -> %d ranges, %d tokens (budget %d)", name, len(segments), tokens,
-                  budget)
+        log.debug(
+            "fit: %s -> %d ranges, %d tokens (budget %d)", name, len(segments), tokens, budget
+        )
         if tokens <= budget:
             return f.result(segments)
     # Merging all the way did not do: go back to minute-long ranges, where a question's
@@ -293,16 +314,22 @@ def _summarize(f: _Fitter, segments: list[Segment], summarize: Summarizer) -> li
     """Runs of ranges unrelated to the question become one summary each (least related first);
     if that is not enough, related ranges follow, then neighbouring summaries pair up."""
     f.steps.append("summarize")
-    f.notes.append("some ranges are summarized to fit the model's context; only the quoted "
-                   "speech and text are word for word")
+    f.notes.append(
+        "some ranges are summarized to fit the model's context; only the quoted "
+        "speech and text are word for word"
+    )
     scores = relevance_scores(segments, f.words)
     top = max(scores, default=0.0)
     related = [top > 0 and score >= top / 2 for score in scores]
     chunks: list[list[int]] = []
     for i, seg in enumerate(segments):
         last = chunks[-1] if chunks else None
-        if last and related[last[0]] == related[i] and not related[i] \
-                and seg.end - segments[last[0]].start <= SUMMARY_WINDOW:
+        if (
+            last
+            and related[last[0]] == related[i]
+            and not related[i]
+            and seg.end - segments[last[0]].start <= SUMMARY_WINDOW
+        ):
             last.append(i)
         else:
             chunks.append([i])
@@ -314,9 +341,14 @@ def _summarize(f: _Fitter, segments: list[Segment], summarize: Summarizer) -> li
         return Segment(merged.start, merged.end, {"summary": [" ".join(text.split())]})
 
     parts: list[list[Segment]] = [[segments[i] for i in chunk] for chunk in chunks]
-    order = sorted(range(len(chunks)), key=lambda c: (
-        related[chunks[c][0]], max(scores[i] for i in chunks[c]),
-        -sum(len(segment_text(segments[i])) for i in chunks[c])))
+    order = sorted(
+        range(len(chunks)),
+        key=lambda c: (
+            related[chunks[c][0]],
+            max(scores[i] for i in chunks[c]),
+            -sum(len(segment_text(segments[i])) for i in chunks[c]),
+        ),
+    )
     for c in order:
         parts[c] = [summarized(parts[c])]
         flat = [s for part in parts for s in part]
@@ -324,8 +356,10 @@ def _summarize(f: _Fitter, segments: list[Segment], summarize: Summarizer) -> li
             return flat
     segments = [s for part in parts for s in part]
     while len(segments) > 1 and f.render(segments)[1] > f.budget:
-        segments = [summarized(segments[j:j + 2]) if j + 1 < len(segments) else segments[j]
-                    for j in range(0, len(segments), 2)]
+        segments = [
+            summarized(segments[j : j + 2]) if j + 1 < len(segments) else segments[j]
+            for j in range(0, len(segments), 2)
+        ]
     return segments
 
 
@@ -351,13 +385,15 @@ def _drop(f: _Fitter, segments: list[Segment]) -> Fitted:
         return [s for i, s in enumerate(segments) if i not in gone]
 
     def note(k: int) -> list[str]:
-        return [*f.notes, f"{k} of {n} time ranges are left out to fit the model's context; "
-                          "nothing can be said about them"]
+        return [
+            *f.notes,
+            f"{k} of {n} time ranges are left out to fit the model's context; "
+            "nothing can be said about them",
+        ]
 
     low, high = 1, n - 1  # find the fewest ranges to leave out
     if f.render(keep(high), note(high))[1] > f.budget:
-        log.warning("even one time range is over the LLM's context budget (%d tokens)",
-                    f.budget)
+        log.warning("even one time range is over the LLM's context budget (%d tokens)", f.budget)
         f.notes = note(high)
         return f.result(keep(high), dropped=high)
     while low < high:

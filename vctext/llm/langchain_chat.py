@@ -1,7 +1,7 @@
 """Any LangChain chat model (``BaseChatModel``) as a vctext LLM, for the Python API.
 
-    from langchain_openai import ChatOpenAI
-    vctext.ask("talk.mp4", "Who speaks first?", llm=ChatOpenAI(model="gpt-4o-mini"))
+from langchain_openai import ChatOpenAI
+vctext.ask("talk.mp4", "Who speaks first?", llm=ChatOpenAI(model="gpt-4o-mini"))
 """
 
 from __future__ import annotations

@@ -48,8 +48,9 @@ def _converted_dir(gguf: Path) -> Path:
     from vctext.cache import cache_dir
 
     st = gguf.stat()
-    key = hashlib.sha256(f"{gguf.resolve()}:{st.st_size}:{st.st_mtime_ns}:"
-                         f"{_CONVERTED_VERSION}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(
+        f"{gguf.resolve()}:{st.st_size}:{st.st_mtime_ns}:{_CONVERTED_VERSION}".encode()
+    ).hexdigest()[:16]
     return cache_dir() / "llm" / f"{gguf.stem}-{key}"
 
 
@@ -97,8 +98,10 @@ def _load_gguf(gguf: Path) -> tuple[Any, Any]:
     converted = _converted_dir(gguf)
     if (converted / "config.json").is_file():
         log.info("loading local LLM %s (converted from %s)", converted, gguf.name)
-        return (AutoTokenizer.from_pretrained(str(converted)),
-                AutoModelForCausalLM.from_pretrained(str(converted)))
+        return (
+            AutoTokenizer.from_pretrained(str(converted)),
+            AutoModelForCausalLM.from_pretrained(str(converted)),
+        )
     log.info("converting %s for transformers (once; kept in %s)", gguf.name, converted)
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
@@ -123,8 +126,11 @@ def _keep(tokenizer: Any, model: Any, target: Path) -> None:
         model.to(torch.float16).save_pretrained(tmp)
         os.replace(tmp, target)
     except (OSError, ValueError, RuntimeError) as exc:
-        log.warning("cannot keep the converted model in %s (%s); it is converted again next "
-                    "time", target, one_line(exc, 200))
+        log.warning(
+            "cannot keep the converted model in %s (%s); it is converted again next time",
+            target,
+            one_line(exc, 200),
+        )
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     finally:
@@ -162,8 +168,9 @@ class LocalChat(LLM):
         reference = self.options.model or str(bundled_gguf())
         self._tokenizer, self._model = load_model(reference, _device(self.options.device))
         if self._tokenizer.chat_template is None:
-            raise ModelError(f"local LLM '{reference}' has no chat template; use an instruct "
-                             "(chat) model")
+            raise ModelError(
+                f"local LLM '{reference}' has no chat template; use an instruct (chat) model"
+            )
 
     def default_context(self) -> int:
         config = self._model.config
@@ -183,7 +190,9 @@ class LocalChat(LLM):
 
     def _encode(self, messages: list[Message]) -> Any:
         return self._tokenizer.apply_chat_template(
-            [m.to_json() for m in messages], add_generation_prompt=True, return_tensors="pt",
+            [m.to_json() for m in messages],
+            add_generation_prompt=True,
+            return_tensors="pt",
             return_dict=True,
         )
 
@@ -192,19 +201,30 @@ class LocalChat(LLM):
         from transformers import TextIteratorStreamer
 
         inputs = self._encode(messages).to(self._model.device)
-        streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True,
-                                        skip_special_tokens=True, timeout=self.options.timeout)
-        sampling = ({"do_sample": True, "temperature": self.options.temperature}
-                    if self.options.temperature > 0 else {"do_sample": False})
+        streamer = TextIteratorStreamer(
+            self._tokenizer,
+            skip_prompt=True,
+            skip_special_tokens=True,
+            timeout=self.options.timeout,
+        )
+        sampling = (
+            {"do_sample": True, "temperature": self.options.temperature}
+            if self.options.temperature > 0
+            else {"do_sample": False}
+        )
         failure: list[BaseException] = []
 
         def generate() -> None:
             try:
                 with torch.inference_mode():
                     self._model.generate(
-                        **inputs, streamer=streamer, max_new_tokens=self.options.max_tokens,
+                        **inputs,
+                        streamer=streamer,
+                        max_new_tokens=self.options.max_tokens,
                         pad_token_id=self._tokenizer.pad_token_id or self._tokenizer.eos_token_id,
-                        top_p=None, top_k=None, **sampling,
+                        top_p=None,
+                        top_k=None,
+                        **sampling,
                     )
             except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                 failure.append(exc)
@@ -221,9 +241,13 @@ class LocalChat(LLM):
         import queue
 
         if isinstance(exc, queue.Empty):
-            return Fault(f"the local LLM produced nothing for {self.options.timeout:g} s",
-                         hint="raise --timeout (VCTEXT_LLM_TIMEOUT)")
+            return Fault(
+                f"the local LLM produced nothing for {self.options.timeout:g} s",
+                hint="raise --timeout (VCTEXT_LLM_TIMEOUT)",
+            )
         if "out of memory" in str(exc).lower():
-            return Fault(f"the local LLM ran out of memory: {one_line(exc, 120)}",
-                         hint="use a smaller --model or --context-tokens")
+            return Fault(
+                f"the local LLM ran out of memory: {one_line(exc, 120)}",
+                hint="use a smaller --model or --context-tokens",
+            )
         return generic_fault(exc)

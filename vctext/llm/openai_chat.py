@@ -76,8 +76,10 @@ class OpenAIChat(LLM):
 
         key = self.options.api_key
         if not key and not self.options.base_url:
-            raise ConfigError("the openai LLM backend needs an API key: set OPENAI_API_KEY, "
-                              "pass --base-url for a local server, or use --llm local")
+            raise ConfigError(
+                "the openai LLM backend needs an API key: set OPENAI_API_KEY, "
+                "pass --base-url for a local server, or use --llm local"
+            )
         self._client = openai.OpenAI(
             api_key=key or "not-needed",  # local OpenAI-compatible servers often take no key
             base_url=self.options.base_url or None,
@@ -90,8 +92,9 @@ class OpenAIChat(LLM):
     def _ask_server(self) -> None:
         """A compatible server's model list: its default model and context length, if it says."""
         try:
-            models = list(self._client.with_options(timeout=min(self.options.timeout, 10))
-                          .models.list())
+            models = list(
+                self._client.with_options(timeout=min(self.options.timeout, 10)).models.list()
+            )
         except Exception as exc:  # noqa: BLE001 - optional; the chat call reports real trouble
             log.debug("no model list from the server: %s", self.scrub(one_line(exc)))
             return
@@ -125,8 +128,11 @@ class OpenAIChat(LLM):
         return len(encoding.encode(text, disallowed_special=()))
 
     def _request(self) -> dict[str, Any]:
-        return {"model": self.model, "temperature": self.options.temperature,
-                "max_tokens": self.options.max_tokens}
+        return {
+            "model": self.model,
+            "temperature": self.options.temperature,
+            "max_tokens": self.options.max_tokens,
+        }
 
     def _stream(self, messages: list[Message]) -> Iterator[str]:
         stream = self._client.chat.completions.create(
@@ -168,28 +174,42 @@ class OpenAIChat(LLM):
         if isinstance(exc, MalformedAnswer):
             return Fault(f"{where} sent a malformed answer: {exc}", True)
         if isinstance(exc, openai.APITimeoutError):
-            return Fault(f"{where} did not answer within {self.options.timeout:g} s", True,
-                         hint="raise --timeout (VCTEXT_LLM_TIMEOUT) or try later")
+            return Fault(
+                f"{where} did not answer within {self.options.timeout:g} s",
+                True,
+                hint="raise --timeout (VCTEXT_LLM_TIMEOUT) or try later",
+            )
         if isinstance(exc, openai.APIConnectionError):
             if self.options.base_url:
-                return Fault(f"cannot reach {where}: is it running?", True,
-                             hint="check --base-url / OPENAI_BASE_URL")
-            return Fault("cannot reach OpenAI", True,
-                         hint="check the network connection, or use --llm local")
+                return Fault(
+                    f"cannot reach {where}: is it running?",
+                    True,
+                    hint="check --base-url / OPENAI_BASE_URL",
+                )
+            return Fault(
+                "cannot reach OpenAI", True, hint="check the network connection, or use --llm local"
+            )
         if isinstance(exc, openai.APIStatusError):
             status = exc.status_code
             detail = _error_detail(exc)
             if status == 429:
-                return Fault(f"{where} is rate limiting requests (429): {detail}", True,
-                             retry_after(exc.response.headers))
+                return Fault(
+                    f"{where} is rate limiting requests (429): {detail}",
+                    True,
+                    retry_after(exc.response.headers),
+                )
             if status >= 500:
                 return Fault(f"{where} failed ({status}): {detail}", True)
             if status == 401:
-                return Fault(f"{where} rejected the API key (401)",
-                             hint="check OPENAI_API_KEY (or api_key in the config file)")
+                return Fault(
+                    f"{where} rejected the API key (401)",
+                    hint="check OPENAI_API_KEY (or api_key in the config file)",
+                )
             if status == 404:
-                return Fault(f"{where} does not know model {self.model!r} (404): {detail}",
-                             hint="pass --model with a model the server has")
+                return Fault(
+                    f"{where} does not know model {self.model!r} (404): {detail}",
+                    hint="pass --model with a model the server has",
+                )
             return Fault(f"{where} refused the request ({status}): {detail}")
         if isinstance(exc, ValueError):  # json.JSONDecodeError among them
             return Fault(f"{where} sent a malformed answer (not a chat completion)", True)

@@ -30,8 +30,9 @@ def load_prompt(name: str) -> str:
 
 def fill(template: str, **values: str) -> str:
     """Put values into ``{name}`` fields in one pass: braces inside the values stay as they are."""
-    return _FIELD.sub(lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0),
-                      template)
+    return _FIELD.sub(
+        lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), template
+    )
 
 
 def escape_evidence(text: str) -> str:
@@ -45,12 +46,16 @@ def system_prompt() -> str:
 
 def question_message(evidence: str, question: str) -> str:
     """The user message that carries the evidence and the first question."""
-    return fill(load_prompt("question.txt"), evidence=escape_evidence(evidence.strip()),
-                question=" ".join(question.split()))
+    return fill(
+        load_prompt("question.txt"),
+        evidence=escape_evidence(evidence.strip()),
+        question=" ".join(question.split()),
+    )
 
 
-def build_messages(evidence: str, history: list[Message], question: str,
-                   system: str | None = None) -> list[Message]:
+def build_messages(
+    evidence: str, history: list[Message], question: str, system: str | None = None
+) -> list[Message]:
     """System prompt, then the conversation; the evidence rides on the first user turn."""
     turns = [*history, Message("user", question)]
     out = [Message("system", system or system_prompt())]

@@ -40,8 +40,12 @@ class Evidence:
     text: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"start": round(self.start, 3), "end": round(self.end, 3), "why": self.why,
-                "text": self.text}
+        return {
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "why": self.why,
+            "text": self.text,
+        }
 
 
 @dataclass(frozen=True)
@@ -59,9 +63,13 @@ class Answer:
         return self.text
 
     def to_json(self) -> dict[str, Any]:
-        return {"question": self.question, "answer": self.text,
-                "ranges": [r.to_json() for r in self.ranges],
-                "llm": {"backend": self.backend, "model": self.model}, "context": self.context}
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "ranges": [r.to_json() for r in self.ranges],
+            "llm": {"backend": self.backend, "model": self.model},
+            "context": self.context,
+        }
 
 
 def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -93,15 +101,22 @@ def summarizer(llm: LLM) -> Summarizer:
     """Ranges summarized by ``llm``; a text too long for one call is halved, recursively."""
 
     def summarize(text: str, start: float, end: float, words: int, depth: int = 0) -> str:
-        prompt = fill(load_prompt("summarize.txt"), evidence=escape_evidence(text),
-                      start=format_time(start), end=format_time(end), words=str(words))
+        prompt = fill(
+            load_prompt("summarize.txt"),
+            evidence=escape_evidence(text),
+            start=format_time(start),
+            end=format_time(end),
+            words=str(words),
+        )
         messages = [Message("system", system_prompt()), Message("user", prompt)]
         lines = text.splitlines()
         too_long = llm.count_messages(messages) > llm.context_tokens - llm.options.max_tokens
         if too_long and len(lines) > 1 and depth < 8:
             half = len(lines) // 2
-            parts = [summarize("\n".join(lines[:half]), start, end, words, depth + 1),
-                     summarize("\n".join(lines[half:]), start, end, words, depth + 1)]
+            parts = [
+                summarize("\n".join(lines[:half]), start, end, words, depth + 1),
+                summarize("\n".join(lines[half:]), start, end, words, depth + 1),
+            ]
             return summarize("\n".join(parts), start, end, words, depth + 1)
         log.info("summarizing %s-%s to fit the context", format_time(start), format_time(end))
         return llm.complete(messages)
@@ -109,18 +124,22 @@ def summarizer(llm: LLM) -> Summarizer:
     return summarize
 
 
-def fit_for(doc: VideoText, llm: LLM, question: str | None,
-            history_share: float = 0.0) -> Fitted:
+def fit_for(doc: VideoText, llm: LLM, question: str | None, history_share: float = 0.0) -> Fitted:
     budget = evidence_budget(llm, question or "", history_share)
     fitted = fit(doc, budget, llm.count_tokens, question=question, summarize=summarizer(llm))
     if fitted.steps:
-        log.info("video text compacted to %d tokens (budget %d): %s", fitted.tokens, budget,
-                 ", ".join(fitted.steps))
+        log.info(
+            "video text compacted to %d tokens (budget %d): %s",
+            fitted.tokens,
+            budget,
+            ", ".join(fitted.steps),
+        )
     return fitted
 
 
-def relied_on(answer: str, question: str, segments: list[Segment],
-              limit: int = 5) -> list[Evidence]:
+def relied_on(
+    answer: str, question: str, segments: list[Segment], limit: int = 5
+) -> list[Evidence]:
     """Ranges whose words the answer uses or whose time it names; else those the question hits."""
     words = content_words(answer)
     picked: dict[int, tuple[float, str]] = {}
@@ -142,8 +161,10 @@ def relied_on(answer: str, question: str, segments: list[Segment],
             if score:
                 picked[i] = (score, "retrieved")
     best = sorted(picked, key=lambda i: -picked[i][0])[:limit]
-    return [Evidence(segments[i].start, segments[i].end, picked[i][1],
-                     _describe(segments[i])) for i in sorted(best)]
+    return [
+        Evidence(segments[i].start, segments[i].end, picked[i][1], _describe(segments[i]))
+        for i in sorted(best)
+    ]
 
 
 def _describe(seg: Segment) -> str:
@@ -152,14 +173,26 @@ def _describe(seg: Segment) -> str:
 
 
 def _answer(question: str, text: str, fitted: Fitted, llm: LLM) -> Answer:
-    context = {"tokens": fitted.tokens, "budget": fitted.budget, "window": llm.context_tokens,
-               "steps": list(fitted.steps), "dropped_ranges": fitted.dropped}
-    return Answer(question, text, relied_on(text, question, fitted.doc.segments), llm.name,
-                  llm.model, context)
+    context = {
+        "tokens": fitted.tokens,
+        "budget": fitted.budget,
+        "window": llm.context_tokens,
+        "steps": list(fitted.steps),
+        "dropped_ranges": fitted.dropped,
+    }
+    return Answer(
+        question, text, relied_on(text, question, fitted.doc.segments), llm.name, llm.model, context
+    )
 
 
-def ask(video: str | os.PathLike | VideoText, question: str, llm: Any = None, *,
-        on_text: Callable[[str], None] | None = None, **options: Any) -> Answer:
+def ask(
+    video: str | os.PathLike | VideoText,
+    question: str,
+    llm: Any = None,
+    *,
+    on_text: Callable[[str], None] | None = None,
+    **options: Any,
+) -> Answer:
     """Answer a question about a video.
 
     Args:
@@ -199,10 +232,10 @@ def narrate(video: str | os.PathLike | VideoText, llm: Any = None, **options: An
 class Chat:
     """A conversation about one video: streamed answers, history trimmed to the model's budget.
 
-        chat = vctext.Chat("talk.mp4")
-        for piece in chat.send("Who speaks first?"):
-            print(piece, end="")
-        chat.ask("And then?").text
+    chat = vctext.Chat("talk.mp4")
+    for piece in chat.send("Who speaks first?"):
+        print(piece, end="")
+    chat.ask("And then?").text
     """
 
     def __init__(self, video: str | os.PathLike | VideoText, llm: Any = None, **options: Any):
@@ -253,9 +286,12 @@ class Chat:
         self.last = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"schema": "vctext-chat/1", "video": self.doc.video.to_json(),
-                "llm": {"backend": self.llm.name, "model": self.llm.model},
-                "messages": [m.to_json() for m in self.history]}
+        return {
+            "schema": "vctext-chat/1",
+            "video": self.doc.video.to_json(),
+            "llm": {"backend": self.llm.name, "model": self.llm.model},
+            "messages": [m.to_json() for m in self.history],
+        }
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the conversation as JSON (questions and answers, not the video text)."""
@@ -266,8 +302,9 @@ class Chat:
         return target
 
 
-def render_narrated(doc: VideoText, format: str = "text", template: Any = None,
-                    llm: Any = None, **options: Any) -> str:
+def render_narrated(
+    doc: VideoText, format: str = "text", template: Any = None, llm: Any = None, **options: Any
+) -> str:
     """``doc`` rendered with a narrative of the whole video: after the timestamped text in the
     text layout, as ``summary`` in JSON and Markdown."""
     import dataclasses
@@ -280,5 +317,4 @@ def render_narrated(doc: VideoText, format: str = "text", template: Any = None,
         return f"{text}\n\nnarrative:\n{story.strip()}\n"
     if format in ("srt", "vtt"):
         log.warning("--narrate has no place in %s subtitles; use text, md or json", format)
-    return render(dataclasses.replace(doc, summary=story.strip()), format=format,
-                  template=template)
+    return render(dataclasses.replace(doc, summary=story.strip()), format=format, template=template)
