@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -68,30 +69,47 @@ MODELS: list[ModelSpec] = [
 ]
 
 
-def _segment_observation(
-    start: float, end: float, text: str, logprob: float | None, source: str, extra: dict
-) -> Observation | None:
-    text = " ".join(text.split())
-    if not text or end <= start:
-        return None
-    score = math.exp(logprob) if logprob is not None else None
-    return Observation(start, end, "asr", source, text, score=score, extra=extra)
-
-
-def _bounds(segment_start: float, segment_end: float, words: list | None) -> tuple[float, float]:
-    """Tighten a segment to its first and last word (Whisper pads segments with silence)."""
-    if words:
-        return float(words[0][0]), float(words[-1][1])
-    return segment_start, segment_end
-
-
-class FasterWhisperASR(Perceiver):
-    """faster-whisper with Silero voice-activity filtering and word-level timing."""
+class _WhisperASR(Perceiver):
+    """What both Whisper backends share: segments in, tight absolute-time observations out."""
 
     kind = "asr"
-    backend = "faster-whisper"
     modality = Modality.AUDIO
     extra = "asr"
+
+    def observations(
+        self, chunk: AudioChunk, segments: Iterable[tuple], extra: dict[str, Any]
+    ) -> list[Observation]:
+        """``segments`` of (start, end, text, avg_logprob, [(word_start, word_end), ...])."""
+        out = []
+        for start, end, text, logprob, words in segments:
+            if words:  # Whisper pads segments with silence: tighten to the first and last word
+                start, end = words[0][0], words[-1][1]
+            text = " ".join(text.split())
+            if not text or end <= start:
+                continue
+            score = math.exp(logprob) if logprob is not None else None
+            out.append(
+                Observation(
+                    chunk.start + float(start),
+                    chunk.start + float(end),
+                    "asr",
+                    self.source,
+                    text,
+                    score=score,
+                    extra=extra,
+                )
+            )
+        return out
+
+    def close(self) -> None:
+        self.model = None
+        super().close()
+
+
+class FasterWhisperASR(_WhisperASR):
+    """faster-whisper with Silero voice-activity filtering and word-level timing."""
+
+    backend = "faster-whisper"
     requires = ("faster_whisper",)
 
     def cache_params(self) -> dict[str, Any]:
@@ -133,34 +151,26 @@ class FasterWhisperASR(Perceiver):
             "language": info.language,
             "language_probability": round(float(info.language_probability), 3),
         }
-        out = []
-        for seg in segments:
-            words = [(w.start, w.end) for w in (seg.words or [])]
-            start, end = _bounds(seg.start, seg.end, words)
-            obs = _segment_observation(
-                batch.start + start,
-                batch.start + end,
-                seg.text,
-                seg.avg_logprob,
-                self.source,
-                extra,
-            )
-            if obs:
-                out.append(obs)
-        return out
-
-    def close(self) -> None:
-        self.model = None
-        super().close()
+        return self.observations(
+            batch,
+            (
+                (
+                    seg.start,
+                    seg.end,
+                    seg.text,
+                    seg.avg_logprob,
+                    [(w.start, w.end) for w in seg.words or []],
+                )
+                for seg in segments
+            ),
+            extra,
+        )
 
 
-class OpenAIWhisperASR(Perceiver):
+class OpenAIWhisperASR(_WhisperASR):
     """The reference openai-whisper implementation (PyTorch); any name or ``.pt`` checkpoint."""
 
-    kind = "asr"
     backend = "openai-whisper"
-    modality = Modality.AUDIO
-    extra = "asr"
     requires = ("whisper", "torch")
 
     def cache_params(self) -> dict[str, Any]:
@@ -194,27 +204,22 @@ class OpenAIWhisperASR(Perceiver):
             verbose=None,
         )
         extra = {"language": result.get("language") or language}
-        out = []
-        for seg in result.get("segments", []):
-            if seg.get("no_speech_prob", 0.0) > 0.6 and seg.get("avg_logprob", 0.0) < -1.0:
-                continue  # Whisper's own rule for "this window is silence"
-            words = [(w["start"], w["end"]) for w in seg.get("words") or []]
-            start, end = _bounds(seg["start"], seg["end"], words)
-            obs = _segment_observation(
-                batch.start + start,
-                batch.start + end,
-                seg["text"],
-                seg.get("avg_logprob"),
-                self.source,
-                extra,
-            )
-            if obs:
-                out.append(obs)
-        return out
-
-    def close(self) -> None:
-        self.model = None
-        super().close()
+        return self.observations(
+            batch,
+            (
+                (
+                    seg["start"],
+                    seg["end"],
+                    seg["text"],
+                    seg.get("avg_logprob"),
+                    [(w["start"], w["end"]) for w in seg.get("words") or []],
+                )
+                for seg in result.get("segments", [])
+                # Whisper's own rule for "this window is silence"
+                if not (seg.get("no_speech_prob", 0.0) > 0.6 and seg.get("avg_logprob", 0.0) < -1.0)
+            ),
+            extra,
+        )
 
 
 def resolve_faster_whisper_model(name: str) -> str:
