@@ -163,7 +163,14 @@ class _Bars:
         self.bars.clear()
 
 
-_EXTENSIONS = {"text": ".txt", "json": ".json", "md": ".md", "srt": ".srt", "vtt": ".vtt"}
+_EXTENSIONS = {
+    "text": ".txt",
+    "json": ".json",
+    "md": ".md",
+    "srt": ".srt",
+    "vtt": ".vtt",
+    "html": ".html",
+}
 
 
 @app.command()
@@ -593,6 +600,120 @@ def chat(ctx, video, no_cache, **settings):
             click.echo(f"vctext: error: {message}", err=True)
     if failures and not interactive:
         sys.exit(1)
+
+
+@app.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--task",
+    type=click.Choice(["description", "conversation", "both"]),
+    default="both",
+    show_default=True,
+    help="What to make: a detailed story of each video, a Q&A conversation, or both.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="JSONL file to append records to (a rerun skips what it already holds).",
+)
+@click.option(
+    "--prompt",
+    "prompt_files",
+    multiple=True,
+    metavar="[TASK=]PATH",
+    help="Use this prompt file instead of prompts/instruct_<task>.txt (TASK= when several).",
+)
+@setting_option("workers")
+@setting_option("instruct_retries")
+@setting_option("llm_prices")
+@setting_option("engine")
+@setting_option("ray_address")
+@llm_options
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar on stderr  [default: when stderr is a terminal]",
+)
+@verbosity_options
+@click.pass_context
+@handle_errors
+def instruct(ctx, inputs, task, output, prompt_files, no_cache, progress, **settings):
+    """Make instruction-tuning data (VideoChat/LLaVA-style JSONL) from videos with an LLM.
+
+    INPUTS are video files, folders of videos, or CSV/JSONL manifests with a video (or path)
+    column and an optional caption column. Failures are listed at the end and in
+    OUT.failures.jsonl; the exit code is non-zero only when nothing succeeded.
+    """
+    from vctext.instruct import generate
+    from vctext.instruct_data import parse_prompt_overrides
+
+    tasks = ("description", "conversation") if task == "both" else (task,)
+    prompts = parse_prompt_overrides(list(prompt_files), tasks)
+    quiet = ctx.find_root().ensure_object(dict).get("quiet", False)
+    show = (sys.stderr.isatty() if progress is None else progress) and not quiet
+    bar = None
+
+    def on_counts(counts: dict) -> None:
+        nonlocal bar
+        if not show:
+            return
+        from tqdm import tqdm
+
+        if bar is None:
+            bar = tqdm(
+                total=counts["total"],
+                desc="instruct",
+                unit="item",
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
+        bar.n = counts["done"] + counts["failed"] + counts["skipped"]
+        bar.set_postfix(done=counts["done"], failed=counts["failed"], skipped=counts["skipped"])
+
+    try:
+        report = generate(
+            list(inputs),
+            output,
+            tasks,
+            prompts=prompts,
+            progress=on_counts,
+            **_given(ctx, settings, no_cache),
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    tokens = report.prompt_tokens + report.completion_tokens
+    price = f", about ${report.cost:.4f}" if report.cost is not None else ", cost unknown"
+    click.echo(
+        f"instruct: {report.written} written, {report.skipped} skipped, {report.failed} failed "
+        f"-> {report.output}; {report.calls} LLM calls to {report.model}, ~{tokens} tokens "
+        f"({report.prompt_tokens} prompt + {report.completion_tokens} completion){price}",
+        err=True,
+    )
+    if report.failures:
+        click.echo(f"failures ({report.failures_path}):", err=True)
+        for failure in report.failures:
+            click.echo(
+                f"  {failure.path} [{failure.task}] {failure.stage}: {failure.reason}", err=True
+            )
+    if not report.ok:
+        _fail("nothing succeeded; see the failures above", 1)
+
+
+@app.command("mcp")
+@verbosity_options
+@handle_errors
+def mcp_server() -> None:
+    """Serve describe / ask / search-in-video tools over MCP on stdin/stdout.
+
+    For MCP clients to spawn (`"command": "vctext", "args": ["mcp"]`); logs go to stderr.
+    Needs the integrations extra: pip install "vctext[integrations]".
+    """
+    from vctext.integrations.mcp_server import serve
+
+    serve()
 
 
 def main() -> None:

@@ -276,7 +276,7 @@ def test_quiet_leaves_stderr_empty(speech_clip, tmp_path, where):
 def test_help_shows_the_effective_defaults(tmp_path):
     text = " ".join(ok(vctext("describe", "--help", env=clean_env(tmp_path))).stdout.split())
     assert re.search(r"--fps FLOAT .*?\[default: 1\.0\]", text)
-    assert re.search(r"--format \[text\|json\|md\|srt\|vtt\] .*?\[default: text\]", text)
+    assert re.search(r"--format \[text\|json\|md\|srt\|vtt\|html\] .*?\[default: text\]", text)
     assert re.search(r"--profile \[auto\|standard\|offline\] .*?\[default: auto\]", text)
     text = " ".join(
         ok(vctext("describe", "--help", env=clean_env(tmp_path, VCTEXT_FPS="2.5"))).stdout.split()

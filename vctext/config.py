@@ -55,7 +55,9 @@ _SETTINGS = [
     Setting(
         "asr_chunk_seconds", 600.0, "audio is transcribed in chunks of about this length", float
     ),
-    Setting("format", "text", "output format", choices=("text", "json", "md", "srt", "vtt")),
+    Setting(
+        "format", "text", "output format", choices=("text", "json", "md", "srt", "vtt", "html")
+    ),
     Setting("template", "", "path of a Jinja2 template to render the text with"),
     Setting("cache", True, "reuse perception results for files seen before", bool),
     # -- the LLM that reasons over the text (ask, chat, describe --narrate) --
@@ -81,6 +83,29 @@ _SETTINGS = [
     Setting("context_tokens", 0, "LLM context window in tokens (0: the model's own)", int),
     Setting("llm_timeout", 60.0, "seconds to wait for the LLM server before giving up", float),
     Setting("llm_retries", 3, "retries after a timeout, 429 or 5xx from the LLM server", int),
+    # -- batch instruction data (vctext instruct) --
+    Setting("workers", 4, "LLM calls in flight at once (instruct; local models use 1)", int),
+    Setting(
+        "instruct_retries", 2, "new tries when the LLM's answer is not valid data (instruct)", int
+    ),
+    Setting(
+        "llm_prices",
+        "",
+        "extra or changed LLM prices for the cost summary, dollars per million tokens: "
+        "MODEL=INPUT/OUTPUT,... (e.g. gpt-4o-mini=0.15/0.6)",
+    ),
+    Setting(
+        "engine",
+        "local",
+        "where instruct runs: local (threads) or ray (perception and LLM calls as Ray tasks)",
+        choices=("local", "ray"),
+    ),
+    Setting(
+        "ray_address",
+        "",
+        "Ray cluster to join with --engine ray (default: $RAY_ADDRESS, else a local Ray "
+        "with --workers CPUs)",
+    ),
 ]
 #: Settings whose values are never printed (``vctext config`` shows them masked).
 SECRET_SETTINGS = frozenset({"api_key"})

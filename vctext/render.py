@@ -18,7 +18,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from vctext.document import VideoText
 from vctext.errors import InputError
 
-FORMATS = ("text", "json", "md", "srt", "vtt")
+FORMATS = ("text", "json", "md", "srt", "vtt", "html")
 _BUILTIN = {"text": "default.txt.j2", "md": "markdown.md.j2"}
 
 
@@ -148,6 +148,10 @@ def render(doc: VideoText, format: str = "text", template: str | Path | None = N
         return to_srt(doc)
     if format == "vtt":
         return to_vtt(doc)
+    if format == "html":
+        from vctext.report import render_html
+
+        return render_html(doc)
     return render_template(doc, template, format)
 
 

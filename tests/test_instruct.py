@@ -1,0 +1,304 @@
+"""`vctext instruct`: batch instruction data against our OpenAI-compatible test server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import make_video, requires_media_tools, speak
+
+from vctext.instruct_data import (
+    InvalidOutput,
+    clean_description,
+    parse_conversation,
+    read_manifest,
+    validate_record,
+)
+
+pytest.importorskip("openai", reason="needs the llm extra (openai)")
+from openai_server import OpenAIServer  # noqa: E402
+
+KEY = "sk-test-SECRET123"
+SENTENCES = ["The red kite flies over the hill.", "Open the window please.", "Dinner is ready now."]
+
+STORY = (
+    "First, a colourful test pattern fills the screen while a calm voice begins to speak. "
+    "At 00:01 the pattern keeps moving in small steps across the picture. "
+    "Next, the voice says a short sentence about what is going on, clearly and slowly. "
+    "Next, the voice says a short sentence about what is going on, clearly and slowly. "
+    "Then the colours shift gently and a small counter in the corner keeps ticking upward. "
+    "The bright bars stay in place, and the moving patch slides from one side to the other. "
+    "Nothing else appears in the scene, and no person can be seen at any point in the clip. "
+    "这是一个不应该出现的句子。 "
+    "Finally, the voice stops, the pattern carries on for a moment, and the video comes to an "
+    "end without any further change, leaving the same calm test picture on the screen."
+)
+QA = {
+    "qa": [
+        {
+            "type": "descriptive",
+            "question": "What is shown on the screen?",
+            "answer": "A colourful test pattern.",
+        },
+        {
+            "type": "descriptive",
+            "question": "What is shown on screen?",
+            "answer": "A test pattern.",
+        },  # a near duplicate: dropped
+        {
+            "type": "temporal",
+            "question": "What happens after the voice speaks?",
+            "answer": "The pattern keeps moving until the end.",
+        },
+        {
+            "type": "causal",
+            "question": "Why might the video have been made?",
+            "answer": "I cannot tell from the video.",
+        },
+    ]
+}
+
+
+class ScriptedServer(OpenAIServer):
+    """Answers each kind of request from its own script, then with a good default."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.scripts: dict[str, list[str]] = {"description": [], "conversation": []}
+
+    def answer(self, body):
+        user = str(body["messages"][-1]["content"])
+        kind = "conversation" if "Reply with JSON only" in user else "description"
+        with self._lock:
+            if self.scripts[kind]:
+                return self.scripts[kind].pop(0)
+        return STORY if kind == "description" else "```json\n" + json.dumps(QA) + "\n```"
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("instruct-clips")
+    for i, sentence in enumerate(SENTENCES):
+        wav = speak(sentence, folder / f"s{i}.wav")
+        make_video(folder / f"clip{i}.mp4", duration=3, size="160x120", speech=wav, speech_at=0.3)
+        wav.unlink()
+    return folder
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    """One perception cache for the module: each clip is transcribed once."""
+    return tmp_path_factory.mktemp("instruct-cache")
+
+
+@pytest.fixture
+def server():
+    with ScriptedServer(retry_after=0.1) as srv:
+        yield srv
+
+
+def command(server, out: Path, *inputs, extra=()):
+    args = [sys.executable, "-m", "vctext", "instruct", *map(str, inputs), "-o", str(out)]
+    return args + ["--perceivers", "asr", "--base-url", server.url, "--no-progress", *extra]
+
+
+def run_cli(args, cache):
+    env = {**os.environ, "OPENAI_API_KEY": KEY, "VCTEXT_CACHE_DIR": str(cache)}
+    proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+    assert "SECRET123" not in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    return proc
+
+
+def records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@requires_media_tools
+def test_a_batch_makes_valid_records_and_reports_a_corrupt_file(
+    clips, shared_cache, server, tmp_path
+):
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    for clip in sorted(clips.glob("*.mp4")):
+        (batch / clip.name).symlink_to(clip)
+    (batch / "broken.mp4").write_bytes(b"this is not a video" * 100)
+    out = tmp_path / "data.jsonl"
+    proc = run_cli(command(server, out, batch, extra=("--workers", "3")), shared_cache)
+    assert proc.returncode == 0, proc.stderr
+    got = records(out)
+    assert len(got) == 6 and len({r["id"] for r in got}) == 6
+    for record in got:
+        validate_record(record)
+        assert record["conversations"][0]["value"].startswith("<video>\n")
+    assert {(Path(r["video"]).name, r["task"]) for r in got} == {
+        (f"clip{i}.mp4", t) for i in range(3) for t in ("description", "conversation")
+    }
+    story = next(r for r in got if r["task"] == "description")["conversations"][1]["value"]
+    assert story.startswith("First,") and "Finally," in story
+    assert "00:01" not in story and "这" not in story
+    assert story.count("Next, the voice says") == 1
+    talk = next(r for r in got if r["task"] == "conversation")["conversations"]
+    questions = [t["value"] for t in talk[::2]]
+    assert len(questions) == 3 and questions[0] == "<video>\nWhat is shown on the screen?"
+    failures = [
+        json.loads(x) for x in out.with_name("data.failures.jsonl").read_text().split("\n") if x
+    ]
+    assert {(Path(f["path"]).name, f["stage"]) for f in failures} == {("broken.mp4", "perception")}
+    assert "broken.mp4" in proc.stderr and "6 written" in proc.stderr
+    assert "LLM calls" in proc.stderr and "tokens" in proc.stderr
+
+    again = run_cli(command(server, out, *sorted(clips.glob("*.mp4"))), shared_cache)
+    assert again.returncode == 0, again.stderr
+    assert "0 written, 6 skipped, 0 failed" in again.stderr
+    assert records(out) == got  # a rerun of a finished job adds nothing
+
+
+@requires_media_tools
+def test_garbage_429_and_invalid_output_are_retried(clips, shared_cache, server, tmp_path):
+    server.faults += ["garbage", "429"]
+    server.scripts["conversation"] += ["Sure! Here are some questions.", '{"qa": []}']
+    out = tmp_path / "talk.jsonl"
+    proc = run_cli(
+        command(server, out, clips / "clip0.mp4", extra=("--task", "conversation")), shared_cache
+    )
+    assert proc.returncode == 0, proc.stderr
+    (record,) = records(out)
+    validate_record(record)
+    assert server.count == 5  # garbage, 429, two invalid answers, then a good one
+    assert "1 written" in proc.stderr
+
+
+@requires_media_tools
+def test_output_that_stays_invalid_is_a_failure_never_data(clips, shared_cache, server, tmp_path):
+    server.scripts["description"] += ["Too short."] * 3
+    out = tmp_path / "story.jsonl"
+    args = command(server, out, clips / "clip1.mp4", extra=("--task", "description"))
+    proc = run_cli(args + ["--instruct-retries", "2"], shared_cache)
+    assert proc.returncode == 1
+    assert "nothing succeeded" in proc.stderr
+    assert out.read_text() == ""
+    (failure,) = [
+        json.loads(x) for x in out.with_name("story.failures.jsonl").read_text().split("\n") if x
+    ]
+    assert failure["stage"] == "validate" and "after 3 tries" in failure["reason"]
+
+
+@requires_media_tools
+def test_killed_run_resumes_without_loss_or_duplicates(clips, shared_cache, tmp_path):
+    manifest = clips / "manifest.csv"
+    manifest.write_text(
+        "video,caption\n"
+        + "".join(f"clip{i}.mp4,a clip saying {s}\n" for i, s in enumerate(SENTENCES))
+    )
+    out = tmp_path / "resume.jsonl"
+    env = {**os.environ, "OPENAI_API_KEY": KEY, "VCTEXT_CACHE_DIR": str(shared_cache)}
+    with ScriptedServer(slow_seconds=1.5) as slow:
+        slow.faults += ["slow"] * 20
+        proc = subprocess.Popen(
+            command(slow, out, manifest, extra=("--workers", "1")),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 90
+            while not (out.exists() and out.read_bytes().count(b"\n") >= 1):
+                assert proc.poll() is None, "the run ended before it could be killed"
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            os.kill(proc.pid, signal.SIGKILL)
+        finally:
+            proc.wait(timeout=30)
+    lines = out.read_bytes().count(b"\n")
+    assert 1 <= lines < 6
+    with open(out, "ab") as f:  # as if the kill had landed mid-write
+        f.write(b'{"id": "torn-rec')
+    with ScriptedServer() as fast:
+        rerun = run_cli(command(fast, out, manifest), shared_cache)
+    assert rerun.returncode == 0, rerun.stderr
+    got = records(out)  # every line parses
+    assert len(got) == 6 and len({r["id"] for r in got}) == 6
+    assert {(Path(r["video"]).name, r["task"]) for r in got} == {
+        (f"clip{i}.mp4", t) for i in range(3) for t in ("description", "conversation")
+    }
+    assert all(r["meta"]["original_caption"].startswith("a clip saying") for r in got)
+    assert f"{6 - lines} written, {lines} skipped" in rerun.stderr
+
+
+def test_clean_up_drops_times_repeats_and_broken_sentences():
+    text = clean_description(
+        "First a dog runs at 00:03 across the yard. First a dog runs across the yard. "
+        "Then it barks loudly at a cat. Ça c'est très très bien évidemment là. and then it"
+    )
+    assert text == "First a dog runs across the yard. Then it barks loudly at a cat."
+
+
+def test_conversation_parsing_rejects_what_is_not_data():
+    with pytest.raises(InvalidOutput):
+        parse_conversation("I cannot answer that.")
+    with pytest.raises(InvalidOutput):
+        parse_conversation(json.dumps({"qa": [{"question": "What is it?", "answer": "A dog."}]}))
+    pairs = parse_conversation(json.dumps(QA))
+    assert [p["type"] for p in pairs] == ["descriptive", "temporal", "causal"]
+
+
+def test_records_are_checked_against_the_schema():
+    good = {
+        "id": "x-conversation",
+        "video": "a.mp4",
+        "task": "conversation",
+        "conversations": [
+            {"from": "human", "value": "<video>\nWhy?"},
+            {"from": "gpt", "value": "-"},
+        ],
+    }
+    validate_record(good)
+    for broken in (
+        {**good, "conversations": good["conversations"][:1]},
+        {**good, "conversations": [{"from": "human", "value": "Why?"}, good["conversations"][1]]},
+        {**good, "conversations": good["conversations"][::-1]},
+        {**good, "task": "other"},
+    ):
+        with pytest.raises(InvalidOutput):
+            validate_record(broken)
+
+
+def test_manifests_give_paths_and_captions(tmp_path):
+    (tmp_path / "m.jsonl").write_text(
+        '{"video": "a.mp4", "caption": "a dog"}\n\n{"path": "/abs/b.mp4"}\n'
+    )
+    items = read_manifest(tmp_path / "m.jsonl")
+    assert [(i.path, i.caption) for i in items] == [
+        (tmp_path / "a.mp4", "a dog"),
+        (Path("/abs/b.mp4"), ""),
+    ]
+
+
+@requires_media_tools
+def test_ray_engine_makes_the_same_records_as_local(clips, shared_cache, server, tmp_path):
+    pytest.importorskip("ray", reason="needs the ray extra")
+    inputs = sorted(clips.glob("clip*.mp4"))
+    local, distributed = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
+    assert run_cli(command(server, local, *inputs), shared_cache).returncode == 0
+    proc = run_cli(
+        command(
+            server,
+            distributed,
+            *inputs,
+            tmp_path / "missing.mp4",
+            extra=("--engine", "ray", "--workers", "2"),
+        ),
+        shared_cache,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(records(distributed), key=lambda r: r["id"]) == sorted(
+        records(local), key=lambda r: r["id"]
+    )
+    assert "missing.mp4 [description] input" in proc.stderr

@@ -1,0 +1,431 @@
+"""Batch instruction data: videos in, VideoChat/LLaVA-style JSONL training records out.
+
+    >>> from vctext.instruct import generate
+    >>> report = generate(["clips/"], "data.jsonl", tasks=("conversation",), llm="openai")
+
+Each video is perceived once (through the cache); its LLM calls run on ``workers`` threads.
+The output is append-only, each record fsynced, and the records already in it are skipped, so a
+run killed at any moment and started again loses nothing and writes nothing twice. A state file
+beside it (``OUT.state.sqlite``) keeps each item's last outcome; failures go to
+``OUT.failures.jsonl`` and are tried again on the next run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vctext import config
+from vctext.document import VideoText
+from vctext.errors import ConfigError, InputError, LLMError, VctextError
+from vctext.instruct_data import (
+    TASKS,
+    InvalidOutput,
+    Item,
+    collect_inputs,
+    cost,
+    make_record,
+    parse_conversation,
+    parse_description,
+    price_table,
+    prompt_text,
+    record_id,
+    task_messages,
+    validate_record,
+)
+from vctext.llm.base import LLM, one_line
+
+log = logging.getLogger(__name__)
+
+#: Settings of ``vctext.config.SETTINGS`` that belong to the batch rather than to one video.
+INSTRUCT_SETTINGS = ("workers", "instruct_retries", "llm_prices", "engine", "ray_address")
+
+Progress = Callable[[dict[str, int]], None]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One item that produced no record: where it stopped and why, in one line."""
+
+    path: str
+    task: str
+    stage: str  # input, perception, llm, validate
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"path": self.path, "task": self.task, "stage": self.stage, "reason": self.reason}
+
+
+@dataclass
+class InstructReport:
+    """What a run did: counts, failures, tokens and their estimated cost."""
+
+    output: Path
+    failures_path: Path
+    total: int = 0
+    written: int = 0
+    skipped: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    model: str = ""
+    cost: float | None = None
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+    @property
+    def ok(self) -> bool:
+        """True unless items failed and none succeeded (now or in an earlier run)."""
+        return not self.failures or bool(self.written or self.skipped)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "total": self.total,
+            "done": self.written,
+            "failed": self.failed,
+            "skipped": self.skipped,
+        }
+
+
+def sibling(output: Path, suffix: str) -> Path:
+    """``data.jsonl`` → ``data.<suffix>``."""
+    return output.with_name(output.name.removesuffix(".jsonl") + suffix)
+
+
+class RecordWriter:
+    """Append-only JSONL, one fsync per record; a torn last line is dropped on open."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.ids = self._recover()
+        self._file = open(path, "ab")
+
+    def _recover(self) -> set[str]:
+        if not self.path.exists():
+            return set()
+        data = self.path.read_bytes()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):  # killed mid-write: the partial line was never a record
+            log.warning("dropping a torn last line from %s", self.path)
+            with open(self.path, "r+b") as f:
+                f.truncate(end)
+                f.flush()
+                os.fsync(f.fileno())
+        ids = set()
+        for n, line in enumerate(data[:end].splitlines(), 1):
+            try:
+                ids.add(json.loads(line)["id"])
+            except (ValueError, KeyError, TypeError):
+                raise InputError(
+                    f"{self.path} line {n} is not a vctext record; write to a new file"
+                ) from None
+        return ids
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._file.write((json.dumps(record, ensure_ascii=False) + "\n").encode())
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self.ids.add(record["id"])
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class State:
+    """Each item's last outcome, keyed by video sha256 + task; the JSONL has the final word."""
+
+    def __init__(self, path: Path, done: set[str]):
+        self._db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+        self._db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS items (
+                key TEXT PRIMARY KEY, path TEXT, task TEXT, status TEXT NOT NULL,
+                reason TEXT, attempts INTEGER NOT NULL DEFAULT 0, updated REAL NOT NULL);
+            """
+        )
+        # A record written just before a kill may not be marked yet; one marked but missing from
+        # the file (the file was edited) must be made again.
+        now = time.time()
+        for key in done:
+            self._db.execute(
+                "INSERT INTO items (key, status, updated) VALUES (?, 'done', ?) "
+                "ON CONFLICT(key) DO UPDATE SET status = 'done'",
+                (key, now),
+            )
+        marked = {r[0] for r in self._db.execute("SELECT key FROM items WHERE status = 'done'")}
+        for key in marked - done:
+            self._db.execute("UPDATE items SET status = 'lost' WHERE key = ?", (key,))
+
+    def mark(self, key: str, path: str, task: str, status: str, reason: str = "") -> None:
+        self._db.execute(
+            "INSERT INTO items VALUES (?, ?, ?, ?, ?, 1, ?) ON CONFLICT(key) DO UPDATE SET "
+            "path = excluded.path, task = excluded.task, status = excluded.status, "
+            "reason = excluded.reason, attempts = attempts + 1, updated = excluded.updated",
+            (key, path, task, status, reason, time.time()),
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class _Run:
+    """One batch's shared end: skips, the single writer, the state file, failures, counts."""
+
+    def __init__(
+        self,
+        llm: LLM,
+        report: InstructReport,
+        prompts: dict[str, str],
+        retries: int,
+        progress: Progress | None,
+    ):
+        self.llm, self.report, self.prompts = llm, report, prompts
+        self.retries, self.progress = retries, progress
+        self.lock = threading.Lock()
+        self.writer = RecordWriter(report.output)
+        self.state = State(sibling(report.output, ".state.sqlite"), set(self.writer.ids))
+        self.failures_file = open(report.failures_path, "w", encoding="utf-8")
+        self.submitted: set[str] = set()
+
+    def close(self) -> None:
+        self.writer.close()
+        self.state.close()
+        self.failures_file.close()
+
+    def tick(self) -> None:
+        if self.progress:
+            self.progress(self.report.counts())
+
+    def skip(self, n: int = 1) -> None:
+        with self.lock:
+            self.report.skipped += n
+            self.tick()
+
+    def fail(self, item: Item, task: str, stage: str, reason: str, key: str = "") -> None:
+        failure = Failure(str(item.path), task, stage, one_line(reason, 300))
+        with self.lock:
+            self.report.failures.append(failure)
+            self.failures_file.write(json.dumps(failure.to_json(), ensure_ascii=False) + "\n")
+            self.failures_file.flush()
+            if key:
+                self.state.mark(key, str(item.path), task, "failed", failure.reason)
+            self.tick()
+
+    def todo(self, sha256: str, tasks: tuple[str, ...]) -> list[str]:
+        """Tasks of this video not yet in the output nor already under way this run."""
+        with self.lock:
+            fresh = [t for t in tasks if record_id(sha256, t) not in self.writer.ids]
+            fresh = [t for t in fresh if record_id(sha256, t) not in self.submitted]
+            self.submitted.update(record_id(sha256, t) for t in fresh)
+        return fresh
+
+    def make(self, item: Item, sha256: str, doc: VideoText, task: str) -> None:
+        """Make one task's record (local engine: on a worker thread) and take its outcome."""
+        self.take(
+            item, task, produce(self.llm, item, sha256, doc, task, self.prompts[task], self.retries)
+        )
+
+    def take(self, item: Item, task: str, outcome: Outcome) -> None:
+        """Write a record or record a failure; only ever one writer at a time."""
+        self._count(outcome.calls, outcome.prompt_tokens, outcome.completion_tokens)
+        if outcome.record is None:
+            self.fail(item, task, outcome.stage, outcome.reason, outcome.key)
+            return
+        with self.lock:
+            self.writer.write(outcome.record)
+            self.state.mark(outcome.key, str(item.path), task, "done")
+            self.report.written += 1
+            self.tick()
+
+    def _count(self, calls: int, prompt: int, completion: int) -> None:
+        with self.lock:
+            self.report.calls += calls
+            self.report.prompt_tokens += prompt
+            self.report.completion_tokens += completion
+
+
+@dataclass
+class Outcome:
+    """What one (video, task) came to: a valid record, or the stage and reason it failed."""
+
+    key: str
+    record: dict[str, Any] | None = None
+    stage: str = ""
+    reason: str = ""
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+def produce(
+    llm: LLM, item: Item, sha256: str, doc: VideoText, task: str, prompt: str, retries: int
+) -> Outcome:
+    """Ask ``llm`` for one task's data, check it, and ask again while it is invalid."""
+    from vctext.llm.fit import fit
+    from vctext.llm.reason import evidence_budget, summarizer
+
+    out = Outcome(record_id(sha256, task))
+    try:
+        budget = evidence_budget(llm, prompt + item.caption)
+        fitted = fit(doc, budget, llm.count_tokens, summarize=summarizer(llm))
+        messages = task_messages(task, prompt, fitted.text, item.caption)
+        parse = parse_description if task == "description" else parse_conversation
+        problem = ""
+        for attempt in range(retries + 1):
+            reply = llm.complete(messages)
+            out.calls += 1
+            out.prompt_tokens += llm.count_messages(messages)
+            out.completion_tokens += llm.count_tokens(reply)
+            try:
+                record = make_record(task, item, sha256, parse(reply), llm.model)
+                validate_record(record)
+            except InvalidOutput as exc:
+                problem = str(exc)
+                log.info("%s %s: %s (try %d)", item.path.name, task, problem, attempt + 1)
+                continue
+            out.record = record
+            return out
+        out.stage, out.reason = "validate", f"{problem} (after {retries + 1} tries)"
+    except LLMError as exc:
+        out.stage, out.reason = "llm", str(exc)
+    except Exception as exc:  # noqa: BLE001 - one item's trouble must not end the batch
+        log.debug("%s %s failed", item.path, task, exc_info=True)
+        out.stage, out.reason = "llm", f"unexpected {type(exc).__name__}: {exc}"
+    return out
+
+
+def generate(
+    inputs: list[str | os.PathLike],
+    output: str | os.PathLike,
+    tasks: tuple[str, ...] = TASKS,
+    llm: Any = None,
+    *,
+    prompts: dict[str, Path] | None = None,
+    progress: Progress | None = None,
+    **options: Any,
+) -> InstructReport:
+    """Make instruction data for a batch of videos, resuming where an earlier run stopped.
+
+    Args:
+        inputs: video files, folders of videos, CSV/JSONL manifests (a ``video`` or ``path``
+            column, optionally ``caption``).
+        output: the JSONL file records are appended to.
+        tasks: ``description`` and/or ``conversation``.
+        llm: a backend name, a :class:`vctext.llm.LLM` or a LangChain chat model.
+        prompts: {task: prompt file} replacing ``prompts/instruct_<task>.txt``.
+        progress: called with the counts (total, done, failed, skipped) as they change.
+        **options: describe settings (profile, perceivers, ...), LLM settings (model, base_url,
+            ...) and the batch's: ``workers``, ``instruct_retries``, ``llm_prices``,
+            ``engine`` (local threads or ray tasks) and ``ray_address``.
+
+    Returns:
+        An :class:`InstructReport`; its ``failures`` are also in ``OUT.failures.jsonl``.
+    """
+    from vctext.cache import Cache
+    from vctext.llm import load_llm
+    from vctext.llm.reason import split_options
+
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown or not tasks:
+        raise InputError(f"unknown task {', '.join(unknown)}; choose from: {', '.join(TASKS)}")
+    batch = {
+        name: config.convert(config.SETTINGS[name], options.pop(name), f"option {name}")
+        if options.get(name) is not None
+        else config.effective(name)
+        for name in INSTRUCT_SETTINGS
+    }
+    options = {k: v for k, v in options.items() if k not in INSTRUCT_SETTINGS}
+    if batch["workers"] < 1 or batch["instruct_retries"] < 0:
+        raise InputError("workers must be at least 1 and instruct_retries at least 0")
+    prices = price_table(batch["llm_prices"])
+    out = Path(output).expanduser()
+    if out.is_dir() or not out.parent.is_dir():
+        raise InputError(f"output '{out}' must be a file in an existing folder")
+    items = collect_inputs(inputs)
+    texts = {task: prompt_text(task, prompts or {}) for task in tasks}
+    describe_opts, llm_opts = split_options(options)
+    model = load_llm(llm, **llm_opts)
+    model.ensure_loaded()
+    if batch["engine"] == "ray" and llm is not None and not isinstance(llm, str):
+        raise ConfigError("--engine ray builds the LLM on each worker: give llm as a name")
+    workers = batch["workers"] if model.name == "openai" else 1  # local models run one at a time
+    report = InstructReport(out, sibling(out, ".failures.jsonl"), total=len(items) * len(tasks))
+    report.model = model.model
+    run = _Run(model, report, texts, batch["instruct_retries"], progress)
+    run.tick()
+    hashes = Cache() if describe_opts.get("cache", True) else None
+    try:
+        jobs = _jobs(run, items, tasks, hashes)
+        if batch["engine"] == "ray":
+            from vctext.instruct_ray import run_ray
+
+            address = batch["ray_address"] or os.environ.get("RAY_ADDRESS", "")
+            run_ray(run, jobs, describe_opts, (llm, llm_opts), address, batch["workers"])
+        else:
+            _run_local(run, jobs, describe_opts, workers)
+    finally:
+        if hashes:
+            hashes.close()
+        run.close()
+    report.cost = cost(report.model, report.prompt_tokens, report.completion_tokens, prices)
+    return report
+
+
+def _jobs(run: _Run, items: list[Item], tasks: tuple[str, ...], hashes: Any):
+    """(item, sha256, tasks still to do) for each readable video; the rest become failures."""
+    from vctext.cache import sha256_file
+
+    for item in items:
+        try:
+            sha = hashes.file_sha256(item.path) if hashes else sha256_file(item.path)
+        except OSError as exc:
+            for task in tasks:
+                run.fail(item, task, "input", f"cannot read the file: {exc.strerror or exc}")
+            continue
+        todo = run.todo(sha, tasks)
+        if len(todo) < len(tasks):
+            run.skip(len(tasks) - len(todo))
+        if todo:
+            yield item, sha, todo
+
+
+def perceive(item: Item, describe_opts: dict[str, Any]) -> tuple[VideoText | None, str]:
+    """The video's text, or None and why perception failed (one bad file never ends a batch)."""
+    import vctext
+
+    try:
+        return vctext.describe(item.path, **describe_opts), ""
+    except VctextError as exc:
+        return None, str(exc)
+    except Exception as exc:  # noqa: BLE001
+        log.debug("perception of %s failed", item.path, exc_info=True)
+        return None, f"unexpected {type(exc).__name__}: {exc}"
+
+
+def _run_local(run: _Run, jobs, describe_opts: dict[str, Any], workers: int) -> None:
+    """Perception in this thread (once per video), LLM calls on ``workers`` threads."""
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vctext-instruct")
+    try:
+        for item, sha, todo in jobs:
+            doc, problem = perceive(item, describe_opts)
+            for task in todo:
+                if doc is None:
+                    run.fail(item, task, "perception", problem, record_id(sha, task))
+                else:
+                    pool.submit(run.make, item, sha, doc, task)
+        pool.shutdown(wait=True)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise

