@@ -10,7 +10,7 @@ TimeSformer, ViViT), by hub id or local directory.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -66,14 +66,6 @@ class ClipPerceiver(Perceiver):
     """A perceiver of clips; ``clip_spec()`` (valid after ``load``) says how to cut them."""
 
     modality = Modality.CLIPS
-    defaults: ClassVar[dict[str, Any]] = {}
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return {**self.defaults, **self.options.params}
-
-    def cache_params(self) -> dict[str, Any]:
-        return {**super().cache_params(), **self.params}
 
     def clip_spec(self) -> ClipSpec:
         raise NotImplementedError

@@ -112,9 +112,7 @@ class FasterWhisperASR(_WhisperASR):
     backend = "faster-whisper"
     requires = ("faster_whisper",)
 
-    def cache_params(self) -> dict[str, Any]:
-        params = {"language": None, "beam_size": 5, "vad": True, **self.options.params}
-        return {**super().cache_params(), **params}
+    defaults = {"language": None, "beam_size": 5, "vad": True}
 
     def load(self) -> None:
         fw = self.require("faster_whisper")
@@ -137,7 +135,7 @@ class FasterWhisperASR(_WhisperASR):
             ) from exc
 
     def process(self, batch: AudioChunk) -> list[Observation]:
-        params = self.cache_params()
+        params = self.params
         segments, info = self.model.transcribe(
             batch.samples,
             language=params["language"],
@@ -173,9 +171,7 @@ class OpenAIWhisperASR(_WhisperASR):
     backend = "openai-whisper"
     requires = ("whisper", "torch")
 
-    def cache_params(self) -> dict[str, Any]:
-        params = {"language": None, "beam_size": 5, **self.options.params}
-        return {**super().cache_params(), **params}
+    defaults = {"language": None, "beam_size": 5}
 
     def load(self) -> None:
         whisper = self.require("whisper")
@@ -188,7 +184,7 @@ class OpenAIWhisperASR(_WhisperASR):
             ) from exc
 
     def process(self, batch: AudioChunk) -> list[Observation]:
-        params = self.cache_params()
+        params = self.params
         language = params["language"]
         if language is None and not self.model.is_multilingual:
             language = "en"

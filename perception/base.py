@@ -79,6 +79,8 @@ class Perceiver(ABC):
     requires: ClassVar[tuple[str, ...]] = ()
     #: Bump when a change to the code changes what the perceiver outputs (invalidates caches).
     version: ClassVar[int] = 1
+    #: Tunable parameters; ``options.params`` overrides them. All are part of the cache key.
+    defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, options: PerceiverOptions):
         self.options = options
@@ -94,13 +96,18 @@ class Perceiver(ABC):
         """Value of ``Observation.source``: backend and model."""
         return f"{self.backend}:{self.options.model}"
 
+    @property
+    def params(self) -> dict[str, Any]:
+        """The defaults with ``options.params`` on top."""
+        return {**self.defaults, **self.options.params}
+
     def cache_params(self) -> dict[str, Any]:
         """Everything that changes the output, for the cache key (device excluded on purpose)."""
         return {
             "backend": self.backend,
             "model": self.options.model,
             "version": self.version,
-            **self.options.params,
+            **self.params,
         }
 
     def ensure_loaded(self) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 from vctext.errors import ConfigError
 from vctext.perception.base import ModelSpec
 from vctext.perception.hf import load_pretrained, to_pil, torch_device
-from vctext.perception.tags import top_tags
+from vctext.perception.tags import tag_observations
 from vctext.perception.vision import CPU_CHUNK, FramePerceiver, chunks
 from vctext.types import Frame, Observation
 
@@ -180,19 +180,9 @@ class ClipTags(FramePerceiver):
                 for piece in chunks(batch, None if self.device != "cpu" else CPU_CHUNK)
             ]
         )
-        out = []
-        for frame, frame_tags in zip(
-            batch,
-            top_tags(scores, self.labels, self.params["top_k"], self.min_score()),
-            strict=True,
-        ):
-            out += [
-                Observation(
-                    frame.time, frame.time, "tags", self.source, label, score=round(score, 4)
-                )
-                for label, score in frame_tags
-            ]
-        return out
+        return tag_observations(
+            batch, scores, self.labels, self.params["top_k"], self.min_score(), self.source
+        )
 
     def close(self) -> None:
         self.model = self.text_embeds = None

@@ -86,6 +86,19 @@ def top_tags(
     return out
 
 
+def tag_observations(
+    frames: list[Frame], scores: np.ndarray, labels, top_k: int, min_score: float, source: str
+) -> list[Observation]:
+    """One ``tags`` observation per label kept on each frame (scores: frames x labels)."""
+    out = []
+    for frame, frame_tags in zip(frames, top_tags(scores, labels, top_k, min_score), strict=True):
+        out += [
+            Observation(frame.time, frame.time, "tags", source, label, score=round(score, 4))
+            for label, score in frame_tags
+        ]
+    return out
+
+
 def default_threads() -> int:
     """CPUs this process may use (cgroup/affinity aware), so torch does not oversubscribe."""
     try:
@@ -138,16 +151,7 @@ class EfficientNetLiteTags(FramePerceiver):
             return []
         p = self.params
         probs = self.forward(preprocess([f.image for f in batch]))
-        out = []
-        tags = top_tags(probs, self.labels, p["top_k"], p["min_score"])
-        for frame, frame_tags in zip(batch, tags, strict=True):
-            out += [
-                Observation(
-                    frame.time, frame.time, "tags", self.source, label, score=round(score, 4)
-                )
-                for label, score in frame_tags
-            ]
-        return out
+        return tag_observations(batch, probs, self.labels, p["top_k"], p["min_score"], self.source)
 
     def close(self) -> None:
         self.model = None

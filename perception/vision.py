@@ -6,7 +6,7 @@ Boxes are ``[x1, y1, x2, y2]`` in pixels; plain numpy, so it runs without any mo
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
@@ -29,14 +29,6 @@ class FramePerceiver(Perceiver):
 
     modality = Modality.FRAMES
     extra = "vision-offline"
-    defaults: ClassVar[dict[str, Any]] = {}
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return {**self.defaults, **self.options.params}
-
-    def cache_params(self) -> dict[str, Any]:
-        return {**super().cache_params(), **self.params}
 
 
 def chunks(items: Sequence[T], size: int | None) -> Iterator[Sequence[T]]:
