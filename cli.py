@@ -609,7 +609,8 @@ def chat(ctx, video, no_cache, **settings):
     type=click.Choice(["description", "conversation", "both"]),
     default="both",
     show_default=True,
-    help="What to make: a detailed story of each video, a Q&A conversation, or both.",
+    help="What to make: a detailed story and a brief summary of each video (description), "
+    "a Q&A conversation, or both.",
 )
 @click.option(
     "-o",
@@ -622,8 +623,9 @@ def chat(ctx, video, no_cache, **settings):
     "--prompt",
     "prompt_files",
     multiple=True,
-    metavar="[TASK=]PATH",
-    help="Use this prompt file instead of prompts/instruct_<task>.txt (TASK= when several).",
+    metavar="[KIND=]PATH",
+    help="Use this prompt file instead of prompts/instruct_<kind>.txt (KIND= when several: "
+    "description, description-brief, conversation).",
 )
 @setting_option("workers")
 @setting_option("instruct_retries")

@@ -14,12 +14,15 @@ import pytest
 from conftest import make_video, requires_media_tools, speak
 
 from vctext.instruct_data import (
+    BRIEF_MAX_WORDS,
+    KINDS,
     InvalidOutput,
     clean_description,
     parse_conversation,
     read_manifest,
     validate_record,
 )
+from vctext.llm.prompts import load_prompt
 
 pytest.importorskip("openai", reason="needs the llm extra (openai)")
 from openai_server import OpenAIServer  # noqa: E402
@@ -39,6 +42,7 @@ STORY = (
     "Finally, the voice stops, the pattern carries on for a moment, and the video comes to an "
     "end without any further change, leaving the same calm test picture on the screen."
 )
+BRIEF = "A colourful test pattern moves on screen while a calm voice says one short sentence."
 QA = {
     "qa": [
         {
@@ -70,15 +74,19 @@ class ScriptedServer(OpenAIServer):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.scripts: dict[str, list[str]] = {"description": [], "conversation": []}
+        self.scripts: dict[str, list[str]] = {"description": [], "brief": [], "conversation": []}
 
     def answer(self, body):
         user = str(body["messages"][-1]["content"])
         kind = "conversation" if "Reply with JSON only" in user else "description"
+        if "one or two sentences" in user:
+            kind = "brief"
         with self._lock:
             if self.scripts[kind]:
                 return self.scripts[kind].pop(0)
-        return STORY if kind == "description" else "```json\n" + json.dumps(QA) + "\n```"
+        if kind == "conversation":
+            return "```json\n" + json.dumps(QA) + "\n```"
+        return STORY if kind == "description" else BRIEF
 
 
 @pytest.fixture(scope="module")
@@ -133,12 +141,12 @@ def test_a_batch_makes_valid_records_and_reports_a_corrupt_file(
     proc = run_cli(command(server, out, batch, extra=("--workers", "3")), shared_cache)
     assert proc.returncode == 0, proc.stderr
     got = records(out)
-    assert len(got) == 6 and len({r["id"] for r in got}) == 6
+    assert len(got) == 9 and len({r["id"] for r in got}) == 9
     for record in got:
         validate_record(record)
         assert record["conversations"][0]["value"].startswith("<video>\n")
     assert {(Path(r["video"]).name, r["task"]) for r in got} == {
-        (f"clip{i}.mp4", t) for i in range(3) for t in ("description", "conversation")
+        (f"clip{i}.mp4", t) for i in range(3) for t in KINDS
     }
     story = next(r for r in got if r["task"] == "description")["conversations"][1]["value"]
     assert story.startswith("First,") and "Finally," in story
@@ -151,12 +159,12 @@ def test_a_batch_makes_valid_records_and_reports_a_corrupt_file(
         json.loads(x) for x in out.with_name("data.failures.jsonl").read_text().split("\n") if x
     ]
     assert {(Path(f["path"]).name, f["stage"]) for f in failures} == {("broken.mp4", "perception")}
-    assert "broken.mp4" in proc.stderr and "6 written" in proc.stderr
+    assert "broken.mp4" in proc.stderr and "9 written" in proc.stderr
     assert "LLM calls" in proc.stderr and "tokens" in proc.stderr
 
     again = run_cli(command(server, out, *sorted(clips.glob("*.mp4"))), shared_cache)
     assert again.returncode == 0, again.stderr
-    assert "0 written, 6 skipped, 0 failed" in again.stderr
+    assert "0 written, 9 skipped, 0 failed" in again.stderr
     assert records(out) == got  # a rerun of a finished job adds nothing
 
 
@@ -178,16 +186,19 @@ def test_garbage_429_and_invalid_output_are_retried(clips, shared_cache, server,
 @requires_media_tools
 def test_output_that_stays_invalid_is_a_failure_never_data(clips, shared_cache, server, tmp_path):
     server.scripts["description"] += ["Too short."] * 3
+    server.scripts["brief"] += ["这是一个不应该出现的句子。", STORY] * 2
     out = tmp_path / "story.jsonl"
     args = command(server, out, clips / "clip1.mp4", extra=("--task", "description"))
     proc = run_cli(args + ["--instruct-retries", "2"], shared_cache)
     assert proc.returncode == 1
     assert "nothing succeeded" in proc.stderr
     assert out.read_text() == ""
-    (failure,) = [
+    failures = [
         json.loads(x) for x in out.with_name("story.failures.jsonl").read_text().split("\n") if x
     ]
-    assert failure["stage"] == "validate" and "after 3 tries" in failure["reason"]
+    assert sorted(f["task"] for f in failures) == ["description", "description-brief"]
+    for failure in failures:
+        assert failure["stage"] == "validate" and "after 3 tries" in failure["reason"]
 
 
 @requires_media_tools
@@ -217,19 +228,43 @@ def test_killed_run_resumes_without_loss_or_duplicates(clips, shared_cache, tmp_
         finally:
             proc.wait(timeout=30)
     lines = out.read_bytes().count(b"\n")
-    assert 1 <= lines < 6
+    assert 1 <= lines < 9
     with open(out, "ab") as f:  # as if the kill had landed mid-write
         f.write(b'{"id": "torn-rec')
     with ScriptedServer() as fast:
         rerun = run_cli(command(fast, out, manifest), shared_cache)
     assert rerun.returncode == 0, rerun.stderr
     got = records(out)  # every line parses
-    assert len(got) == 6 and len({r["id"] for r in got}) == 6
+    assert len(got) == 9 and len({r["id"] for r in got}) == 9
     assert {(Path(r["video"]).name, r["task"]) for r in got} == {
-        (f"clip{i}.mp4", t) for i in range(3) for t in ("description", "conversation")
+        (f"clip{i}.mp4", t) for i in range(3) for t in KINDS
     }
     assert all(r["meta"]["original_caption"].startswith("a clip saying") for r in got)
-    assert f"{6 - lines} written, {lines} skipped" in rerun.stderr
+    assert f"{9 - lines} written, {lines} skipped" in rerun.stderr
+
+
+@requires_media_tools
+def test_brief_records_use_brief_instructions_and_stay_short(clips, shared_cache, server, tmp_path):
+    server.scripts["brief"] += [STORY]  # a whole story where a summary was asked: tried again
+    out = tmp_path / "brief.jsonl"
+    args = command(server, out, clips / "clip2.mp4", extra=("--task", "description"))
+    proc = run_cli(args, shared_cache)
+    assert proc.returncode == 0, proc.stderr
+    by_task = {r["task"]: r for r in records(out)}
+    assert set(by_task) == {"description", "description-brief"}
+    pools = {
+        name: {ln.strip() for ln in load_prompt(f"instruct_pool_{name}.txt").splitlines() if ln}
+        for name in ("brief", "detailed")
+    }
+    brief, detailed = by_task["description-brief"], by_task["description"]
+    validate_record(brief)
+    asked = brief["conversations"][0]["value"].removeprefix("<video>\n")
+    assert asked in pools["brief"] and asked not in pools["detailed"]
+    assert detailed["conversations"][0]["value"].removeprefix("<video>\n") in pools["detailed"]
+    summary = brief["conversations"][1]["value"]
+    assert summary == BRIEF and len(summary.split()) <= BRIEF_MAX_WORDS
+    assert brief["id"] != detailed["id"] and brief["id"].endswith("-description-brief")
+    assert server.count == 3  # the story, the overlong summary, then a short one
 
 
 def test_clean_up_drops_times_repeats_and_broken_sentences():

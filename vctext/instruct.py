@@ -28,14 +28,14 @@ from vctext import config
 from vctext.document import VideoText
 from vctext.errors import ConfigError, InputError, LLMError, VctextError
 from vctext.instruct_data import (
+    PARSERS,
     TASKS,
     InvalidOutput,
     Item,
     collect_inputs,
     cost,
+    kinds_of,
     make_record,
-    parse_conversation,
-    parse_description,
     price_table,
     prompt_text,
     record_id,
@@ -281,7 +281,7 @@ def produce(
         budget = evidence_budget(llm, prompt + item.caption)
         fitted = fit(doc, budget, llm.count_tokens, summarize=summarizer(llm))
         messages = task_messages(task, prompt, fitted.text, item.caption)
-        parse = parse_description if task == "description" else parse_conversation
+        parse = PARSERS[task]
         problem = ""
         for attempt in range(retries + 1):
             reply = llm.complete(messages)
@@ -322,9 +322,12 @@ def generate(
         inputs: video files, folders of videos, CSV/JSONL manifests (a ``video`` or ``path``
             column, optionally ``caption``).
         output: the JSONL file records are appended to.
-        tasks: ``description`` and/or ``conversation``.
+        tasks: ``description`` (two records: a detailed story and a one- or two-sentence
+            ``description-brief``, each with an instruction from its own pool) and/or
+            ``conversation``.
         llm: a backend name, a :class:`vctext.llm.LLM` or a LangChain chat model.
-        prompts: {task: prompt file} replacing ``prompts/instruct_<task>.txt``.
+        prompts: {kind: prompt file} replacing ``prompts/instruct_<kind>.txt`` (kinds:
+            ``description``, ``description-brief``, ``conversation``).
         progress: called with the counts (total, done, failed, skipped) as they change.
         **options: describe settings (profile, perceivers, ...), LLM settings (model, base_url,
             ...) and the batch's: ``workers``, ``instruct_retries``, ``llm_prices``,
@@ -354,20 +357,21 @@ def generate(
     if out.is_dir() or not out.parent.is_dir():
         raise InputError(f"output '{out}' must be a file in an existing folder")
     items = collect_inputs(inputs)
-    texts = {task: prompt_text(task, prompts or {}) for task in tasks}
+    kinds = kinds_of(tasks)  # the units of work, each its own record, LLM job and state row
+    texts = {kind: prompt_text(kind, prompts or {}) for kind in kinds}
     describe_opts, llm_opts = split_options(options)
     model = load_llm(llm, **llm_opts)
     model.ensure_loaded()
     if batch["engine"] == "ray" and llm is not None and not isinstance(llm, str):
         raise ConfigError("--engine ray builds the LLM on each worker: give llm as a name")
     workers = batch["workers"] if model.name == "openai" else 1  # local models run one at a time
-    report = InstructReport(out, sibling(out, ".failures.jsonl"), total=len(items) * len(tasks))
+    report = InstructReport(out, sibling(out, ".failures.jsonl"), total=len(items) * len(kinds))
     report.model = model.model
     run = _Run(model, report, texts, batch["instruct_retries"], progress)
     run.tick()
     hashes = Cache() if describe_opts.get("cache", True) else None
     try:
-        jobs = _jobs(run, items, tasks, hashes)
+        jobs = _jobs(run, items, kinds, hashes)
         if batch["engine"] == "ray":
             from vctext.instruct_ray import run_ray
 

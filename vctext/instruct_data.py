@@ -20,6 +20,13 @@ from vctext.llm.base import Message
 from vctext.llm.prompts import escape_evidence, fill, load_prompt, system_prompt
 
 TASKS = ("description", "conversation")
+#: The records each task makes, one LLM job each: the description task pairs a detailed story
+#: with detailed instructions and a one- or two-sentence summary with brief ones (as VideoChat).
+TASK_KINDS = {
+    "description": ("description", "description-brief"),
+    "conversation": ("conversation",),
+}
+KINDS = tuple(kind for kinds in TASK_KINDS.values() for kind in kinds)
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".ts"}
 )
@@ -30,6 +37,7 @@ CAPTION_KEYS = ("caption", "text", "description", "original_caption")
 #: Description length asked for, and the range accepted after clean-up.
 DESCRIPTION_WORDS = "150 to 200"
 DESCRIPTION_RANGE = (40, 400)
+BRIEF_MAX_WORDS = 60
 CONVERSATION_TURNS = 6
 #: Two questions sharing this much of their normalized words (Jaccard) are duplicates.
 DUPLICATE_OVERLAP = 0.7
@@ -116,26 +124,31 @@ def read_manifest(path: Path) -> list[Item]:
 # -- prompts -----------------------------------------------------------------------------------
 
 
-def prompt_text(task: str, overrides: dict[str, Path]) -> str:
-    """The task's prompt: ``--prompt`` file if given, else ``prompts/instruct_<task>.txt``."""
-    if task in overrides:
+def kinds_of(tasks: tuple[str, ...]) -> tuple[str, ...]:
+    """The record kinds ``tasks`` make, in order."""
+    return tuple(kind for task in tasks for kind in TASK_KINDS[task])
+
+
+def prompt_text(kind: str, overrides: dict[str, Path]) -> str:
+    """The kind's prompt: ``--prompt`` file if given, else ``prompts/instruct_<kind>.txt``."""
+    if kind in overrides:
         try:
-            return overrides[task].read_text(encoding="utf-8").strip()
+            return overrides[kind].read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise InputError(f"cannot read prompt file '{overrides[task]}': {exc}") from None
-    return load_prompt(f"instruct_{task}.txt")
+            raise InputError(f"cannot read prompt file '{overrides[kind]}': {exc}") from None
+    return load_prompt(f"instruct_{kind.replace('-', '_')}.txt")
 
 
 def parse_prompt_overrides(values: list[str], tasks: tuple[str, ...]) -> dict[str, Path]:
-    """``--prompt PATH`` (one task) or ``--prompt TASK=PATH`` (any number) as {task: path}."""
+    """``--prompt PATH`` (one task) or ``--prompt KIND=PATH`` (any number) as {kind: path}."""
     out: dict[str, Path] = {}
     for value in values:
         task, sep, path = value.partition("=")
-        if not sep or task not in TASKS:
+        if not sep or task not in KINDS:
             if len(tasks) != 1:
                 raise ConfigError(
-                    f"--prompt {value}: with several tasks, say which: "
-                    f"--prompt description=PATH or --prompt conversation=PATH"
+                    f"--prompt {value}: with several tasks, say which: --prompt KIND=PATH "
+                    f"with KIND one of {', '.join(KINDS)}"
                 )
             task, path = tasks[0], value
         out[task] = Path(path).expanduser()
@@ -214,6 +227,17 @@ def parse_description(reply: str) -> str:
     return text
 
 
+def parse_brief(reply: str) -> str:
+    """A one- or two-sentence summary: cleaned like a description, non-empty and short."""
+    text = clean_description(reply)
+    n = len(words(text))
+    if not n:
+        raise InvalidOutput("the summary has no usable English sentence")
+    if n > BRIEF_MAX_WORDS:
+        raise InvalidOutput(f"the summary has {n} words, expected at most {BRIEF_MAX_WORDS}")
+    return text
+
+
 def _json_object(reply: str) -> Any:
     text = reply.strip()
     fenced = re.search(r"```(?:json)?\s*(.*?)```", text, re.DOTALL)
@@ -252,6 +276,14 @@ def parse_conversation(reply: str) -> list[dict[str, str]]:
     return kept
 
 
+#: How each record kind's reply is read.
+PARSERS = {
+    "description": parse_description,
+    "description-brief": parse_brief,
+    "conversation": parse_conversation,
+}
+
+
 # -- records -----------------------------------------------------------------------------------
 
 
@@ -261,9 +293,9 @@ def record_id(sha256: str, task: str) -> str:
 
 def make_record(task: str, item: Item, sha256: str, content: Any, model: str) -> dict[str, Any]:
     """A VideoChat/LLaVA-style record: ``<video>`` opens the first human turn."""
-    if task == "description":
-        instruction = pick_instruction("detailed", sha256)
-        turns = [("human", instruction), ("gpt", content)]
+    if task in ("description", "description-brief"):
+        pool = "detailed" if task == "description" else "brief"
+        turns = [("human", pick_instruction(pool, sha256)), ("gpt", content)]
     else:
         turns = []
         for pair in content:
@@ -286,8 +318,8 @@ def validate_record(record: Any) -> None:
     for key, kind in (("id", str), ("video", str), ("task", str), ("conversations", list)):
         if not isinstance(record.get(key), kind) or not record[key]:
             raise InvalidOutput(f"record field {key!r} must be a non-empty {kind.__name__}")
-    if record["task"] not in TASKS:
-        raise InvalidOutput(f"record task {record['task']!r} is not one of {', '.join(TASKS)}")
+    if record["task"] not in KINDS:
+        raise InvalidOutput(f"record task {record['task']!r} is not one of {', '.join(KINDS)}")
     turns = record["conversations"]
     if len(turns) % 2:
         raise InvalidOutput("a conversation needs as many answers as questions")
