@@ -109,6 +109,7 @@ class RecordWriter:
 
     def __init__(self, path: Path):
         self.path = path
+        self._created = not path.exists()
         self.ids = self._recover()
         self._file = open(path, "ab")
 
@@ -141,6 +142,8 @@ class RecordWriter:
 
     def close(self) -> None:
         self._file.close()
+        if self._created and not self.ids:  # nothing written: leave no empty output behind
+            self.path.unlink(missing_ok=True)
 
 
 class State:
