@@ -1,0 +1,212 @@
+"""What the `vctext` commands share: logging setup, one-line errors, options from the config
+table, progress bars and streamed answers."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+
+import click
+
+from vctext import config
+from vctext.errors import VctextError
+
+log = logging.getLogger("vctext")
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = (
+        logging.ERROR
+        if quiet
+        else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("vctext: %(levelname)s: %(message)s"))
+    root = logging.getLogger("vctext")
+    root.handlers[:] = [h for h in root.handlers if isinstance(h, logging.NullHandler)]
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+def fail(message: str, code: int = 1) -> None:
+    click.echo(f"vctext: error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(func):
+    """Turn our errors into one line on stderr and an exit code; tracebacks only with -v."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        ctx = click.get_current_context()
+        verbose = ctx.find_root().ensure_object(dict).get("verbose", 0)
+        try:
+            return func(*args, **kwargs)
+        except VctextError as exc:
+            if verbose:
+                log.exception("details")
+            fail(str(exc), exc.exit_code)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own: usage errors are reported by main()
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly, as other command-line tools do.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
+        except Exception as exc:  # noqa: BLE001 - last line of defence: never a bare traceback
+            if verbose:
+                log.exception("details")
+            fail(f"unexpected {type(exc).__name__}: {exc} (run with -v for details)", 1)
+
+    return wrapper
+
+
+def default(name: str):
+    """The effective default (env > config file > built-in) for --help and for the option."""
+    try:
+        return config.effective(name)
+    except VctextError:
+        return config.SETTINGS[name].default  # the error is reported when the command runs
+
+
+def setting_option(name: str, *decls: str, **kwargs):
+    setting = config.SETTINGS[name]
+    value = default(name)
+    kwargs.setdefault("help", setting.help)
+    if setting.choices:
+        kwargs.setdefault("type", click.Choice(setting.choices))
+    elif setting.type is not bool:
+        kwargs.setdefault("type", setting.type)
+    # The default shown (and used) is the effective one, so env and config file show in --help.
+    return click.option(
+        *(decls or (f"--{name.replace('_', '-')}",)),
+        name,
+        default=value,
+        show_default=value not in ("", None),
+        **kwargs,
+    )
+
+
+def _verbosity(ctx: click.Context, param: click.Parameter, value) -> None:
+    """-v/-q work before or after the command name; the last one given wins."""
+    state = ctx.ensure_object(dict)
+    root = ctx.find_root().ensure_object(dict)
+    if param.name == "verbose" and value:
+        root["verbose"] = state["verbose"] = value
+    if param.name == "quiet" and value:
+        root["quiet"] = state["quiet"] = True
+    _setup_logging(root.get("verbose", 0), root.get("quiet", False))
+
+
+def verbosity_options(func):
+    func = click.option(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        expose_value=False,
+        callback=_verbosity,
+        help="Only errors on stderr; no progress bars.",
+    )(func)
+    return click.option(
+        "-v",
+        "--verbose",
+        count=True,
+        expose_value=False,
+        callback=_verbosity,
+        help="More logging on stderr (-vv for debug).",
+    )(func)
+
+
+class Bars:
+    """tqdm bars with ETA on stderr, one per stage."""
+
+    def __init__(self, label: str, enabled: bool):
+        self.label, self.enabled, self.bars = label, enabled, {}
+
+    def __call__(self, stage: str, done: float, total: float | None) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        bar = self.bars.get(stage)
+        if bar is None:
+            unit = "frame" if stage == "frames" else "s"
+            bar = self.bars[stage] = tqdm(
+                total=round(total, 1) if total else None,
+                desc=f"{self.label} {stage}",
+                unit=unit,
+                file=sys.stderr,
+                leave=False,
+                dynamic_ncols=True,
+            )
+        bar.n = round(min(done, total) if total else done, 1)
+        bar.refresh()
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+        self.bars.clear()
+
+
+# -- reasoning over the text: ask, chat ---------------------------------------------------------
+
+_LLM_FLAGS = (
+    ("llm", ()),
+    ("llm_model", ("--model",)),
+    ("base_url", ()),
+    ("temperature", ()),
+    ("max_tokens", ()),
+    ("context_tokens", ()),
+    ("llm_timeout", ("--timeout",)),
+    ("llm_retries", ("--retries",)),
+)
+
+
+def llm_options(func):
+    """The LLM flags (backend, model, server, limits) and the perception flags a video needs."""
+    for name in ("device", "fps", "perceivers", "profile"):
+        func = setting_option(name)(func)
+    for name, decls in reversed(_LLM_FLAGS):
+        func = setting_option(name, *decls)(func)
+    return click.option(
+        "--no-cache",
+        is_flag=True,
+        default=False,
+        help="Neither read nor write the perception cache.",
+    )(func)
+
+
+def given_settings(ctx: click.Context, settings: dict, no_cache: bool) -> dict:
+    """Only the settings given as flags: the rest resolve as env > config file > default."""
+    config.file_values()  # a broken config file is an error, not silently ignored
+    given = {
+        k: v
+        for k, v in settings.items()
+        if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT
+    }
+    if no_cache:
+        given["cache"] = False
+    return given
+
+
+class Printer:
+    """Streams answer pieces to stdout as they arrive, without the answer's leading blanks."""
+
+    def __init__(self):
+        self.started = False
+
+    def __call__(self, piece: str) -> None:
+        if not self.started:
+            piece = piece.lstrip()
+            self.started = bool(piece)
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    def end(self) -> None:
+        if self.started:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+        self.started = False
