@@ -58,6 +58,7 @@ _EXTENSIONS = {
 @setting_option("language")
 @setting_option("max_side")
 @setting_option("batch_size")
+@setting_option("load_in_turn")
 @setting_option("format", "--format", "-f")
 @click.option(
     "-o",

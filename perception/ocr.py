@@ -4,22 +4,28 @@ One ``ocr`` observation per text line found on a frame, with its box in source p
 recognizer's confidence. Low-confidence lines and junk (a lone character, stray symbols) are
 dropped; the same text on consecutive frames becomes one time range when observations are merged.
 
-OCR is the costliest offline perceiver (about a second a frame on a CPU), and most sampled frames
-look like the one before (a talk, a screencast, a parked camera). A frame whose small grayscale
-thumbnail differs from the last OCR'd frame's by no more than ``reuse_diff`` levels anywhere
-reuses that frame's lines (at most ``reuse_max`` seconds on), so unchanged text costs nothing.
+OCR is the costliest offline perceiver, so it does as little as it can per frame:
+
+- text is *found* on a small copy of the frame (``det_side`` pixels on the short side; the
+  detector's cost grows with the pixel count) and *read* from the full-size frame, so small text
+  is read as sharply as the frame allows;
+- a frame whose grayscale thumbnail matches the last frame's (no cell more than ``reuse_diff``
+  grey levels apart) keeps that frame's lines without running either model;
+- a line found where a line was before, over pixels that did not change, keeps its text without
+  being read again (a subtitle is read once, not once a second);
+- either kind of reuse lasts ``reuse_max`` seconds at most, then the text is read again.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from vctext.perception.base import ModelSpec
-from vctext.perception.vision import FramePerceiver, to_source
+from vctext.perception.vision import FramePerceiver, iou_matrix, to_source
 from vctext.types import Frame, Observation
 
 MODELS: list[ModelSpec] = [
@@ -40,19 +46,27 @@ DEFAULTS: dict[str, Any] = {
     "min_score": 0.5,  # recognizer confidence below this is mostly misread texture
     "min_chars": 2,  # letters or digits a line needs to count as text
     "short_score": 0.8,  # lines under SHORT characters are where texture misreads land: need this
-    # Frames whose short side is under this are upscaled for text detection (RapidOCR's default
-    # of 736 is tuned for documents; 480 keeps video captions and is about twice as fast).
-    "det_side": 480,
+    # Short side, in pixels, of the copy of the frame text is found on (scaled down, or up for
+    # small videos); lines are then read from the full frame. 360 finds captions down to about
+    # 14 px high in 720p at a fifth of the full-size cost (benchmarks/bench_perceivers.py).
+    "det_side": 360,
     # The angle classifier only matters for upside-down text, rare in video; off, it saves a
     # model call per line.
     "use_cls": False,
-    # Thumbnail cell change (0-255 grey levels) under which a frame reuses the last OCR result;
-    # 0 runs OCR on every frame. A changed word moves cells by tens of levels; noise by a few.
+    # Largest change (0-255 grey levels, over cells of a few pixels) under which a frame, or a
+    # line's patch, counts as unchanged and keeps its text; 0 reads every line of every frame.
+    # A changed letter moves cells by tens of levels; codec noise by a few.
     "reuse_diff": 10.0,
-    "reuse_max": 10.0,  # seconds after which OCR runs again anyway
+    "reuse_max": 10.0,  # seconds after which text is read again anyway
 }
-#: Width of the grayscale thumbnail frames are compared on (cells of about 10x10 pixels).
+#: Width of the grayscale thumbnail whole frames are compared on (cells of about 10x10 pixels).
 THUMB_WIDTH = 64
+#: Side of the cells a line's patch is compared on, in frame pixels.
+PATCH_CELL = 4
+#: A line found this close to a line of the last frame (IoU) may be the same line.
+SAME_LINE_IOU = 0.5
+#: Narrowest input the recognizer reads (it is 48 pixels high).
+REC_MIN_WIDTH = 96
 SHORT = 4
 
 
@@ -63,11 +77,17 @@ class TextLine:
     text: str
     score: float
     polygon: np.ndarray
+    read_at: float = 0.0  # time of the frame the text was last read on
 
     @property
     def box(self) -> tuple[float, float, float, float]:
-        xs, ys = self.polygon[:, 0], self.polygon[:, 1]
-        return float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())
+        return outline(self.polygon)
+
+
+def outline(polygon: np.ndarray) -> tuple[float, float, float, float]:
+    """The axis-aligned box (x1, y1, x2, y2) around a polygon's corners."""
+    xs, ys = polygon[:, 0], polygon[:, 1]
+    return float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())
 
 
 def clean_text(text: str) -> str:
@@ -79,16 +99,6 @@ def is_junk(text: str, score: float, min_chars: int, short_score: float) -> bool
     """True when a line is too short, or short and unsure, to be real text (boxes, '1', '11')."""
     chars = sum(ch.isalnum() for ch in text)
     return chars < min_chars or (len(text) < SHORT and score < short_score)
-
-
-def raw_lines(result: Any) -> list[TextLine]:
-    """Text lines from a RapidOCR result (empty results have ``txts`` of None)."""
-    texts = getattr(result, "txts", None)
-    if not texts:
-        return []
-    polygons = np.asarray(result.boxes, dtype=np.float64).reshape(len(texts), -1, 2)
-    scores = result.scores
-    return [TextLine(t, float(s), p) for t, s, p in zip(texts, scores, polygons, strict=True)]
 
 
 def line_observations(
@@ -117,8 +127,46 @@ def line_observations(
     return out
 
 
+def crop_line(image: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """The line inside ``polygon`` (4 corners, clockwise from top left), straightened."""
+    import cv2
+
+    quad = np.asarray(polygon, dtype=np.float32)
+    sides = np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)  # top, right, bottom, left
+    width = max(1, round(max(sides[0], sides[2])))
+    height = max(1, round(max(sides[1], sides[3])))
+    target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
+    matrix = cv2.getPerspectiveTransform(quad, target)
+    crop = cv2.warpPerspective(
+        image, matrix, (width, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
+    )
+    # Tall, narrow lines are vertical text: the recognizer reads left to right.
+    return np.rot90(crop) if height >= 1.5 * width else crop
+
+
+def cells(gray: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """Mean grey level of PATCH_CELL-pixel cells of ``gray`` inside ``box`` (x1, y1, x2, y2)."""
+    import cv2
+
+    x1, y1, x2, y2 = box
+    patch = gray[y1:y2, x1:x2]
+    size = (max(1, (x2 - x1) // PATCH_CELL), max(1, (y2 - y1) // PATCH_CELL))
+    return cv2.resize(patch, size, interpolation=cv2.INTER_AREA).astype(np.int16)
+
+
+@dataclass
+class Seen:
+    """The last frame OCR looked at: its picture (grey, full size and thumbnail) and lines."""
+
+    time: float
+    gray: np.ndarray
+    thumb: np.ndarray
+    lines: list[TextLine]
+    found_at: float  # time of the frame the detector last ran on
+
+
 class RapidOCRText(FramePerceiver):
-    """RapidOCR (ONNX Runtime) over each frame; the recognizer batches the lines of a frame."""
+    """RapidOCR (ONNX Runtime): lines found on a small copy of the frame, read from the frame."""
 
     requires = ("onnxruntime", "cv2", "rapidocr")
 
@@ -128,7 +176,7 @@ class RapidOCRText(FramePerceiver):
 
     def load(self) -> None:
         ort = self.require("onnxruntime")
-        self.require("cv2")
+        self.cv2 = self.require("cv2")
         rapidocr = self.require("rapidocr")
         cuda = (
             self.options.device.startswith("cuda")
@@ -138,46 +186,108 @@ class RapidOCRText(FramePerceiver):
             params={
                 "Global.log_level": "error",  # it logs to its own stderr handler otherwise
                 "Global.text_score": float(self.params["min_score"]),
+                # Frames arrive already scaled to det_side: no second resize inside.
                 "Det.limit_type": "min",
-                "Det.limit_side_len": int(self.params["det_side"]),
+                "Det.limit_side_len": 32,
+                # Lines are padded to at least this width before reading; RapidOCR's 320 (for
+                # documents) makes every short word cost as much as a long sentence.
+                "Rec.rec_img_shape": [3, 48, REC_MIN_WIDTH],
                 "EngineConfig.onnxruntime.use_cuda": cuda,
-                "Global.use_cls": bool(self.params["use_cls"]),
             }
         )
-        self.last: tuple[float, np.ndarray, list[TextLine]] | None = None
-        self.ocr_runs = 0
+        self.last: Seen | None = None
+        self.ocr_runs = 0  # frames the detector ran on
+        self.lines_read = 0  # lines the recognizer read
 
-    def recognize(self, frame: Frame) -> list[TextLine]:
-        """The forward pass for one frame: RapidOCR takes BGR like the rest of OpenCV."""
-        bgr = np.ascontiguousarray(frame.image[..., ::-1])
-        return raw_lines(self.engine(bgr))
+    def find(self, frame: Frame) -> np.ndarray:
+        """Corners (N x 4 x 2, frame pixels) of the text lines on ``frame``."""
+        cv2 = self.cv2
+        scale = float(self.params["det_side"]) / min(frame.height, frame.width)
+        if abs(scale - 1.0) > 0.02:
+            size = (max(32, round(frame.width * scale)), max(32, round(frame.height * scale)))
+            small = cv2.resize(frame.image, size, interpolation=cv2.INTER_AREA)
+        else:
+            small, scale = frame.image, 1.0
+        bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)  # RapidOCR takes OpenCV's channel order
+        found = self.engine(bgr, use_det=True, use_cls=False, use_rec=False)
+        boxes = getattr(found, "boxes", None)
+        if boxes is None or len(boxes) == 0:
+            return np.zeros((0, 4, 2))
+        return np.asarray(boxes, dtype=np.float64).reshape(-1, 4, 2) / scale
 
-    def thumbnail(self, frame: Frame) -> np.ndarray:
-        """Small grayscale picture of the frame, averaged over cells (noise averages out)."""
-        cv2 = self.require("cv2")
-        height = max(1, round(frame.height * THUMB_WIDTH / frame.width))
-        gray = cv2.cvtColor(np.ascontiguousarray(frame.image), cv2.COLOR_RGB2GRAY)
-        return cv2.resize(gray, (THUMB_WIDTH, height), interpolation=cv2.INTER_AREA).astype(
-            np.int16
-        )
+    def read(self, frame: Frame, polygons: list[np.ndarray]) -> list[tuple[str, float]]:
+        """Text and confidence of each line, read from the full-size frame."""
+        use_cls = bool(self.params["use_cls"])
+        out = []
+        for polygon in polygons:
+            crop = self.cv2.cvtColor(crop_line(frame.image, polygon), self.cv2.COLOR_RGB2BGR)
+            result = self.engine(crop, use_det=False, use_cls=use_cls, use_rec=True)
+            texts, scores = getattr(result, "txts", None), getattr(result, "scores", None)
+            out.append((texts[0], float(scores[0])) if texts else ("", 0.0))
+        self.lines_read += len(polygons)
+        return out
 
     def lines(self, frame: Frame) -> list[TextLine]:
-        """This frame's lines: the last OCR'd frame's when the picture has not changed."""
-        p = self.params
-        thumb = self.thumbnail(frame) if p["reuse_diff"] > 0 else None
-        if thumb is not None and self.last is not None:
-            time, previous, lines = self.last
-            if (
-                previous.shape == thumb.shape
-                and 0 <= frame.time - time <= p["reuse_max"]
-                and int(np.abs(thumb - previous).max()) <= p["reuse_diff"]
-            ):
-                return lines
-        lines = self.recognize(frame)
+        """This frame's lines, reusing whatever did not change since the last frame."""
+        cv2, p = self.cv2, self.params
+        gray = cv2.cvtColor(np.ascontiguousarray(frame.image), cv2.COLOR_RGB2GRAY)
+        height = max(1, round(frame.height * THUMB_WIDTH / frame.width))
+        thumb = cv2.resize(gray, (THUMB_WIDTH, height), interpolation=cv2.INTER_AREA)
+        thumb = thumb.astype(np.int16)
+        last = self.last
+        if last is not None and not (
+            p["reuse_diff"] > 0 and last.gray.shape == gray.shape and frame.time >= last.time
+        ):
+            last = None  # nothing to compare with
+        if (
+            last is not None
+            and frame.time - last.found_at <= p["reuse_max"]
+            and all(frame.time - line.read_at <= p["reuse_max"] for line in last.lines)
+            and int(np.abs(thumb - last.thumb).max()) <= p["reuse_diff"]
+        ):
+            self.last = Seen(frame.time, gray, thumb, last.lines, last.found_at)
+            return last.lines  # the whole picture is unchanged
         self.ocr_runs += 1
-        if thumb is not None:
-            self.last = (frame.time, thumb, lines)
+        lines = self.update(frame, gray, self.find(frame), last)
+        self.last = Seen(frame.time, gray, thumb, lines, frame.time)
         return lines
+
+    def update(
+        self, frame: Frame, gray: np.ndarray, polygons: np.ndarray, last: Seen | None
+    ) -> list[TextLine]:
+        """Lines for the found polygons: the last frame's text where the patch is unchanged."""
+        lines: list[TextLine | None] = [None] * len(polygons)
+        if last is not None and last.lines and len(polygons):
+            boxes = np.array([outline(poly) for poly in polygons])
+            before = np.array([ln.box for ln in last.lines])
+            overlaps = iou_matrix(boxes, before)
+            for i, polygon in enumerate(polygons):
+                j = int(np.argmax(overlaps[i]))
+                old = last.lines[j]
+                if (
+                    overlaps[i, j] >= SAME_LINE_IOU
+                    and frame.time - old.read_at <= self.params["reuse_max"]
+                    and self.unchanged(last.gray, gray, boxes[i], before[j])
+                ):
+                    lines[i] = replace(old, polygon=polygon)
+        todo = [i for i, line in enumerate(lines) if line is None]
+        texts = self.read(frame, [polygons[i] for i in todo])
+        for i, (text, score) in zip(todo, texts, strict=True):
+            lines[i] = TextLine(text, score, polygons[i], read_at=frame.time)
+        return [line for line in lines if line is not None and line.text]
+
+    def unchanged(self, before: np.ndarray, after: np.ndarray, box_a, box_b) -> bool:
+        """True when the pixels under both boxes (padded a little) are the same in both frames."""
+        height, width = after.shape
+        x1 = max(0, int(min(box_a[0], box_b[0])) - 2)
+        y1 = max(0, int(min(box_a[1], box_b[1])) - 2)
+        x2 = min(width, int(max(box_a[2], box_b[2])) + 3)
+        y2 = min(height, int(max(box_a[3], box_b[3])) + 3)
+        if x2 <= x1 or y2 <= y1:
+            return False
+        region = (x1, y1, x2, y2)
+        change = np.abs(cells(after, region) - cells(before, region)).max()
+        return int(change) <= self.params["reuse_diff"]
 
     def process(self, batch: list[Frame]) -> list[Observation]:
         out: list[Observation] = []
@@ -191,4 +301,5 @@ class RapidOCRText(FramePerceiver):
 
     def close(self) -> None:
         self.engine = None
+        self.last = None
         super().close()

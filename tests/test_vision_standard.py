@@ -302,27 +302,3 @@ def test_offline_caption_and_summary_in_the_json(tmp_path):
     assert all("GATE 7" in o["text"] for o in captions)
     assert data["summary"] and "GATE 7" in data["summary"]
     assert "summary: Mostly" in doc.render()
-
-
-# -- OCR skips frames that did not change --------------------------------------------------------
-
-
-@needs("rapidocr", "onnxruntime", "cv2")
-def test_ocr_reuses_lines_for_unchanged_frames_and_reruns_on_change():
-    import cv2
-
-    ocr = load_perceiver("ocr", "rapidocr", PerceiverOptions("pp-ocrv6"))
-    ocr.ensure_loaded()
-
-    def sign(text):
-        image = np.full((180, 320, 3), 40, np.uint8)
-        cv2.putText(image, text, (30, 100), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (255, 255, 255), 3)
-        return image
-
-    stop, go = sign("STOP 42"), sign("GO 17")
-    frames = [Frame(0.0, stop), Frame(1.0, stop.copy()), Frame(2.0, go), Frame(3.0, go)]
-    out = ocr.process(frames) + ocr.finish()
-    ocr.close()
-    texts = [(o.start, o.text.replace(" ", "")) for o in out]
-    assert texts == [(0.0, "STOP42"), (1.0, "STOP42"), (2.0, "GO17"), (3.0, "GO17")]
-    assert ocr.ocr_runs == 2  # the repeated frames reused the last result

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -256,15 +255,6 @@ def test_ocr_keeps_real_lines_top_to_bottom_and_drops_junk():
 
 def test_ocr_normalises_full_width_text():
     assert ocr.clean_text("ＧＡＴＥ　７ ") == "GATE 7"
-
-
-def test_ocr_reads_an_empty_result_as_no_lines():
-    assert ocr.raw_lines(SimpleNamespace(txts=None, boxes=None, scores=None)) == []
-    result = SimpleNamespace(
-        txts=("EXIT",), scores=(0.9,), boxes=np.array([[[1, 2], [30, 2], [30, 12], [1, 12]]])
-    )
-    (only,) = ocr.raw_lines(result)
-    assert only.box == (1, 2, 30, 12)
 
 
 def test_same_text_on_consecutive_frames_is_one_time_range():

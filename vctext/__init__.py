@@ -47,7 +47,8 @@ def describe(
         end: last second to describe.
         progress: optional ``callable(stage, done, total)``.
         **options: any setting of ``vctext.config.SETTINGS`` (profile, fps, perceivers, device,
-            language, scene_threshold, max_side, batch_size, cache, ...), same defaults as the CLI.
+            language, scene_threshold, max_side, batch_size, load_in_turn, cache, ...), same
+            defaults as the CLI.
 
     Returns:
         The :class:`VideoText`; ``.render()``, ``.to_json()``, ``.segments``, ``.observations``.

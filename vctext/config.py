@@ -53,6 +53,13 @@ _SETTINGS = [
     Setting("max_side", 1280, "longest side of decoded frames, pixels", int),
     Setting("batch_size", 0, "frames per model batch (0: chosen for the device)", int),
     Setting(
+        "load_in_turn",
+        "auto",
+        "frame models one at a time (less memory, frames decoded once per model): auto = on "
+        "for a CUDA GPU with too little free memory for all of them together",
+        choices=("auto", "on", "off"),
+    ),
+    Setting(
         "asr_chunk_seconds", 600.0, "audio is transcribed in chunks of about this length", float
     ),
     Setting(
@@ -204,6 +211,7 @@ class DescribeOptions:
     language: str | None = None
     max_side: int = 1280
     batch_size: int = 0
+    load_in_turn: str = "auto"
     asr_chunk_seconds: float = 600.0
     start: float | None = None
     end: float | None = None
@@ -232,6 +240,7 @@ def describe_options(
         language=values["language"] or None,
         max_side=values["max_side"],
         batch_size=values["batch_size"],
+        load_in_turn=values["load_in_turn"],
         asr_chunk_seconds=values["asr_chunk_seconds"],
         start=start,
         end=end,

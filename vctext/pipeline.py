@@ -1,7 +1,8 @@
 """Run perceivers over a video and merge what they saw: the heart of `vctext describe`.
 
-probe → (cache lookup per perceiver) → one streamed pass over frames and one over audio for the
-perceivers not cached → observations → merged segments → :class:`VideoText`.
+probe → (cache lookup per perceiver) → one streamed pass over frames (or one per frame perceiver
+with ``load_in_turn``, see :mod:`vctext.frames_pass`) and one over audio for the perceivers not
+cached → observations → merged segments → :class:`VideoText`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from vctext import video
 from vctext.cache import Cache, cache_key
 from vctext.config import DescribeOptions
 from vctext.document import PerceiverRun, VideoText
-from vctext.errors import ConfigError, InputError
+from vctext.errors import ConfigError
+from vctext.frames_pass import run_frames
 from vctext.merge import build_segments
 from vctext.perception.base import (
     PROFILES,
@@ -36,7 +38,8 @@ from vctext.types import Observation, VideoInfo
 
 log = logging.getLogger(__name__)
 
-#: progress(stage, done, total): stage is "frames", "clips" or "audio"; total may be None.
+#: progress(stage, done, total): stage is "frames", "clips" or "audio"; total may be None. "frames"
+#: counts frames decoded over all passes (one per frame perceiver with load_in_turn).
 Progress = Callable[[str, float, "float | None"], None]
 
 
@@ -221,7 +224,8 @@ def _describe(
         )
 
     if pending[Modality.FRAMES]:
-        results = _run_frames(info, options, start, end, pending[Modality.FRAMES], progress)
+        frame_perceivers = [perceiver for perceiver, _ in pending[Modality.FRAMES]]
+        results = run_frames(info, options, start, end, frame_perceivers, progress)
         for (perceiver, key), (obs, seconds) in zip(pending[Modality.FRAMES], results, strict=True):
             finished(perceiver, key, obs, seconds)
     for perceiver, key in pending[Modality.AUDIO]:
@@ -286,55 +290,6 @@ def _notes(info: VideoInfo, plan: list[PlannedPerceiver], obs: list[Observation]
     elif wants_speech and not any(o.kind == "asr" for o in obs):
         notes.append("no speech detected in the audio")
     return notes
-
-
-def _run_frames(
-    info: VideoInfo,
-    options: DescribeOptions,
-    start: float,
-    end: float,
-    perceivers: list[tuple[Perceiver, str]],
-    progress: Progress | None,
-) -> list[tuple[list[Observation], float]]:
-    """One streamed pass over the frames, each batch fed to every frame perceiver in turn."""
-    if not info.has_video:
-        return [([], 0.0) for _ in perceivers]
-    outputs: list[list[Observation]] = [[] for _ in perceivers]
-    seconds = [0.0] * len(perceivers)
-    for i, (p, _) in enumerate(perceivers):
-        t0 = time.perf_counter()
-        p.ensure_loaded()
-        seconds[i] += time.perf_counter() - t0
-    total = (end - start) * options.fps if math.isfinite(end) else None
-    batch = []
-    done = 0
-
-    def flush() -> None:
-        nonlocal done
-        for i, (p, _) in enumerate(perceivers):
-            t0 = time.perf_counter()
-            outputs[i].extend(p.process(batch))
-            seconds[i] += time.perf_counter() - t0
-        done += len(batch)
-        batch.clear()
-        if progress:
-            progress("frames", done, total)
-
-    frames = video.iter_frames(
-        info, options.fps, start, end, options.scene_threshold or None, options.max_side
-    )
-    for frame in frames:
-        batch.append(frame)
-        if len(batch) >= perceivers[0][0].options.batch_size:
-            flush()
-    if batch:
-        flush()
-    if done == 0 and info.duration > 0:
-        raise InputError(f"no frames could be decoded from '{info.path}'; is the file complete?")
-    for i, (p, _) in enumerate(perceivers):
-        outputs[i].extend(p.finish())
-        p.close()
-    return list(zip(outputs, seconds, strict=True))
 
 
 def _run_clips(
