@@ -53,6 +53,7 @@ _EXTENSIONS = {
 @click.option("--start", type=float, default=None, help="First second to describe.")
 @click.option("--end", type=float, default=None, help="Last second to describe.")
 @setting_option("perceivers")
+@setting_option("tune")
 @setting_option("scene_threshold")
 @setting_option("device")
 @setting_option("language")

@@ -20,36 +20,22 @@ import subprocess
 import sys
 import threading
 import time
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-HERE = Path(__file__).resolve().parent
-OUT = HERE / "out"
-
-WIDTH, HEIGHT, RATE = 1280, 720, 30
-PRESET = "veryfast"
-SPEECH_EVERY = 20.0  # seconds between the starts of spoken sentences
-
-SENTENCES = [
-    "The ferry to the island leaves at seven thirty from gate four.",
-    "Please remember to water the tomatoes before the sun goes down.",
-    "Our quarterly report shows that sales grew by twelve percent.",
-    "The museum opens at nine and closes at five on weekdays.",
-    "A small red boat drifted slowly across the quiet harbor.",
-    "Turn left at the bakery and the library is on your right.",
-    "The train to the airport has been delayed by twenty minutes.",
-    "She painted the kitchen walls a bright shade of yellow.",
-    "Add two cups of flour and stir until the batter is smooth.",
-    "The weather tomorrow will be cloudy with a chance of rain.",
-    "He found an old map hidden inside the wooden chest.",
-    "The children built a sandcastle near the edge of the water.",
-    "Make sure the battery is fully charged before the hike.",
-    "The concert was cancelled because the singer lost her voice.",
-    "Every morning the baker opens his shop at six o'clock.",
-]
+from inputs import (  # benchmarks/inputs.py: the generated videos
+    HEIGHT,
+    OUT,
+    PRESET,
+    RATE,
+    SPEECH_EVERY,
+    WIDTH,
+    footage_path,
+    make_footage,
+    make_video,
+    video_path,
+)
 
 GOALS = {
     "speedup": 10.0,  # 1-FPS sampling vs every frame, 10-min video
@@ -57,63 +43,6 @@ GOALS = {
     "rss_growth": 1.2,  # peak RSS at 10 min / at 1 min
     "describe_xrt": 5.0,  # end-to-end offline describe, x real time
 }
-
-
-# ---------------------------------------------------------------------------------------------
-# inputs
-
-
-def _run(cmd: list[str]) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"command failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
-
-
-def make_speech(path: Path, seconds: float) -> None:
-    """A mono wav with one espeak-ng sentence starting every SPEECH_EVERY seconds (from 1 s)."""
-    rate = 22050
-    track = np.zeros(int(seconds * rate), dtype=np.int16)
-    tmp = path.with_suffix(".sentence.wav")
-    for i, start in enumerate(np.arange(1.0, seconds - 5.0, SPEECH_EVERY)):
-        text = SENTENCES[i % len(SENTENCES)]
-        _run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(tmp), text])
-        with wave.open(str(tmp)) as w:
-            assert w.getframerate() == rate and w.getnchannels() == 1
-            clip = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
-        at = int(start * rate)
-        clip = clip[: len(track) - at]
-        track[at : at + len(clip)] = clip
-    tmp.unlink(missing_ok=True)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(track.tobytes())
-
-
-def make_video(path: Path, seconds: int, keyint: int) -> Path:
-    """1280x720 30 fps H.264 (libx264 veryfast, yuv420p) with motion and AAC speech; cached."""
-    if path.exists() and path.stat().st_size > 0:
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    speech = path.with_suffix(".speech.wav")
-    make_speech(speech, seconds)
-    tmp = path.with_suffix(".part.mp4")
-    source = f"testsrc2=size={WIDTH}x{HEIGHT}:rate={RATE}:duration={seconds}"
-    video = f"-c:v libx264 -preset {PRESET} -pix_fmt yuv420p" + (f" -g {keyint}" if keyint else "")
-    _run(
-        ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-f", "lavfi", "-i", source, "-i", str(speech)]
-        + f"-map 0:v -map 1:a {video} -c:a aac -b:a 96k -ar 44100 -t {seconds}".split()
-        + ["-movflags", "+faststart", str(tmp)]
-    )
-    speech.unlink(missing_ok=True)
-    tmp.rename(path)
-    return path
-
-
-def video_path(seconds: int, keyint: int) -> Path:
-    gop = f"g{keyint}" if keyint else "gdefault"
-    return OUT / f"testsrc2_{WIDTH}x{HEIGHT}_{RATE}fps_{seconds // 60}min_{gop}.mp4"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -353,13 +282,14 @@ def goals(rows: list[Row], long: int) -> list[str]:
             f"1 FPS): {fast.rss_sum:.0f} / {short.rss_sum:.0f} MB = {growth:.2f}× "
             f"{verdict(growth <= GOALS['rss_growth'])}"
         )
-    for case, what in (("describe", "default perceivers"), ("describe-asr", "speech only")):
-        desc = find(case, long)
-        if desc:
-            xrt = long / desc.result["wall_s"]
+    for r in rows:
+        if r.case in ("describe", "describe-asr") and r.seconds == long:
+            what = "default perceivers" if r.case == "describe" else "speech only"
+            source = "footage" if r.video.name.startswith("footage") else "testsrc2"
+            xrt = long / r.result["wall_s"]
             out.append(
-                f"- offline `describe` ≥{GOALS['describe_xrt']:g}× real time ({long // 60} min, "
-                f"{what}): {xrt:.1f}× {verdict(xrt >= GOALS['describe_xrt'])}"
+                f"- offline `describe` ≥{GOALS['describe_xrt']:g}× real time ({long // 60} min "
+                f"{source}, {what}): {xrt:.1f}× {verdict(xrt >= GOALS['describe_xrt'])}"
             )
     return out
 
@@ -380,7 +310,10 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1-min video only")
-    parser.add_argument("--no-describe", action="store_true", help="skip the end-to-end row")
+    parser.add_argument("--no-describe", action="store_true", help="skip the end-to-end rows")
+    parser.add_argument(
+        "--describe-only", action="store_true", help="only the end-to-end `describe` rows"
+    )
     parser.add_argument(
         "--no-gop1", action="store_true", help="skip the extra rows on a 1-s GOP video"
     )
@@ -392,27 +325,41 @@ def main() -> None:
     long = 60 if args.quick else 600
     print("generating inputs (cached in benchmarks/out/) ...", file=sys.stderr, flush=True)
     gop2 = {s: make_video(video_path(s, DEFAULT_KEYINT), s, DEFAULT_KEYINT) for s in {60, long}}
-    gop1 = None if args.no_gop1 else make_video(video_path(long, 30), long, 30)
+    gop1 = None
+    if not (args.no_gop1 or args.describe_only):
+        gop1 = make_video(video_path(long, 30), long, 30)
     label = {v: "2-s GOP (`-g 60`)" for v in gop2.values()}
     if gop1:
         label[gop1] = "1-s GOP (`-g 30`)"
 
+    footage = None if args.no_describe else make_footage(footage_path(long), long)
+    if footage:
+        label[footage] = "footage, 2-s GOP"
+
     load = os.getloadavg()[0]
-    rows = [
-        measure("every-frame", gop2[long], long),
-        measure("every-frame-held", gop2[60], 60),
-        measure("vctext-1fps", gop2[60], 60),
-    ]
-    if long != 60:
-        rows.append(measure("vctext-1fps", gop2[long], long))
-    if gop1:
-        rows += [measure("every-frame", gop1, long), measure("vctext-1fps", gop1, long)]
+    rows = []
+    if not args.describe_only:
+        rows += [
+            measure("every-frame", gop2[long], long),
+            measure("every-frame-held", gop2[60], 60),
+            measure("vctext-1fps", gop2[60], 60),
+        ]
+        if long != 60:
+            rows.append(measure("vctext-1fps", gop2[long], long))
+        if gop1:
+            rows += [measure("every-frame", gop1, long), measure("vctext-1fps", gop1, long)]
     if not args.no_describe:
-        rows += [measure("describe", gop2[long], long), measure("describe-asr", gop2[long], long)]
+        rows += [
+            measure("describe", gop2[long], long),
+            measure("describe-asr", gop2[long], long),
+            measure("describe", footage, long),
+        ]
 
     header = (
-        f"Inputs: testsrc2 {WIDTH}x{HEIGHT} {RATE} fps, libx264 `-preset {PRESET}` yuv420p "
-        f"(High profile, B-frames), AAC with an espeak-ng sentence every {SPEECH_EVERY:g} s. "
+        f"Inputs: testsrc2 (and footage: panned photos and street video with titles and "
+        f"subtitles, a cut every 30 s) {WIDTH}x{HEIGHT} {RATE} fps, libx264 `-preset {PRESET}` "
+        f"yuv420p (High profile, B-frames), AAC with an espeak-ng sentence every "
+        f"{SPEECH_EVERY:g} s. "
         f"Machine: {os.cpu_count()} CPUs, {platform.machine()}, Python "
         f"{platform.python_version()}; load average {load:.1f} at start, "
         f"{os.getloadavg()[0]:.1f} at end (CPU s is the steadier number on a shared machine)."

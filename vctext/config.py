@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,13 @@ _SETTINGS = [
         float,
     ),
     Setting("perceivers", "", "comma-separated perceiver kinds (default: all the profile has)"),
+    Setting(
+        "tune",
+        "",
+        "perceiver parameters as comma-separated KIND.NAME=VALUE, e.g. "
+        "ocr.det_side=480,tags.min_score=0.3 (README, 'Tuning perceivers', lists them; "
+        "a wrong name lists the valid ones)",
+    ),
     Setting("device", "auto", "where models run", choices=("auto", "cpu", "cuda")),
     Setting("language", "", "spoken language code for speech recognition (default: detect)"),
     Setting("max_side", 1280, "longest side of decoded frames, pixels", int),
@@ -152,17 +161,18 @@ def file_values() -> dict[str, Any]:
     return _read_file(path, path.stat().st_mtime)
 
 
+_BOOLS = {"1": True, "true": True, "yes": True, "on": True}
+_BOOLS |= {"0": False, "false": False, "no": False, "off": False}
+
+
 def convert(setting: Setting, value: Any, origin: str) -> Any:
     """Coerce ``value`` to the setting's type, checking choices; errors name the origin."""
     try:
         if setting.type is bool and isinstance(value, str):
-            lowered = value.strip().lower()
-            if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-                raise ValueError(value)
-            value = lowered in ("1", "true", "yes", "on")
+            value = _BOOLS[value.strip().lower()]
         else:
             value = setting.type(value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, KeyError) as exc:
         raise ConfigError(
             f"{origin}: '{value}' is not a valid {setting.type.__name__} for {setting.name}"
         ) from exc
@@ -216,6 +226,9 @@ class DescribeOptions:
     start: float | None = None
     end: float | None = None
     cache: bool = True
+    #: kind -> parameter -> value (a string from --tune, to be checked against the perceiver's
+    #: defaults by :func:`perceiver_params`).
+    tune: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def replace(self, **changes: Any) -> DescribeOptions:
         return dataclasses.replace(self, **changes)
@@ -227,6 +240,7 @@ def describe_options(
     """Resolve settings (flags > env > file > default) into :class:`DescribeOptions`."""
     if isinstance(overrides.get("perceivers"), (list, tuple)):
         overrides["perceivers"] = ",".join(overrides["perceivers"])
+    tune = overrides.pop("tune", None)  # a mapping from the Python API skips the string form
     values = resolve(**overrides)
     if values["fps"] <= 0:
         raise ConfigError(f"fps must be positive, got {values['fps']:g}")
@@ -245,4 +259,103 @@ def describe_options(
         start=start,
         end=end,
         cache=values["cache"],
+        tune=parse_tune(values["tune"] if tune is None else tune),
     )
+
+
+# -- perceiver parameters (--tune) -------------------------------------------------------------
+
+_TUNE_KEY = re.compile(r"([a-z]+)\.([A-Za-z_]\w*)")
+_TUNE_FORM = "KIND.NAME=VALUE, comma-separated (e.g. ocr.det_side=480,tags.min_score=0.3)"
+
+
+def parse_tune(value: str | Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``"ocr.det_side=480,tags.min_score=0.3"`` → ``{"ocr": {"det_side": "480"}, ...}``.
+
+    A mapping (Python API) may be nested (``{"ocr": {"det_side": 480}}``) or flat
+    (``{"ocr.det_side": 480}``); its values are kept as given. Kinds are checked here, names and
+    values against the perceiver that runs (:func:`perceiver_params`).
+    """
+    if isinstance(value, Mapping):
+        pairs: list[tuple[str, ...]] = []
+        for key, item in value.items():
+            if isinstance(item, Mapping):
+                pairs += [(f"{key}.{name}", v) for name, v in item.items()]
+            else:
+                pairs.append((str(key), item))
+    elif isinstance(value, str):
+        # A second "=" is taken for a missing comma, not for part of a value.
+        pairs = [tuple(p.strip().split("=")) for p in value.split(",") if p.strip()]
+    else:
+        raise ConfigError(f"--tune must be a string of {_TUNE_FORM}, got {value!r}")
+    from vctext.perception.base import available_kinds  # light: the registry, no backends
+
+    tune: dict[str, dict[str, Any]] = {}
+    for pair in pairs:
+        match = _TUNE_KEY.fullmatch(pair[0].strip()) if len(pair) == 2 else None
+        if match is None:
+            raise ConfigError(f"--tune: '{'='.join(map(str, pair))}' is not {_TUNE_FORM}")
+        kind, name = match.groups()
+        if kind not in available_kinds():
+            raise ConfigError(
+                f"--tune: unknown perceiver '{kind}' in '{pair[0]}'; "
+                f"choose from: {', '.join(available_kinds())}"
+            )
+        if name in tune.get(kind, {}):
+            raise ConfigError(f"--tune: {kind}.{name} is given twice")
+        raw = pair[1].strip() if isinstance(pair[1], str) else pair[1]
+        tune.setdefault(kind, {})[name] = raw
+    return tune
+
+
+def check_tune_kinds(tune: Mapping[str, Mapping[str, Any]], planned: list[str]) -> None:
+    """Parameters for a perceiver the run does not have are a mistake, not something to skip."""
+    stray = sorted(set(tune) - set(planned))
+    if stray:
+        kind = stray[0]
+        raise ConfigError(
+            f"--tune sets {kind}.{next(iter(tune[kind]))}, but {kind} is not among this run's "
+            f"perceivers ({', '.join(planned)}); add it to --perceivers"
+        )
+
+
+def perceiver_params(
+    kind: str, backend: str, defaults: Mapping[str, Any], given: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The user's parameters for one perceiver, checked against its defaults and typed like them."""
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        takes = ", ".join(defaults) or "no parameters"
+        raise ConfigError(
+            f"unknown parameter '{kind}.{unknown[0]}'; {kind} ({backend}) takes: {takes}"
+        )
+    return {name: _param_value(f"{kind}.{name}", defaults[name], v) for name, v in given.items()}
+
+
+def _param_value(label: str, default: Any, value: Any) -> Any:
+    """A string from --tune as the default's type; other values (Python API) are kept."""
+    if not isinstance(value, str):
+        return value
+    if isinstance(default, bool):
+        if value.lower() not in _BOOLS:
+            raise ConfigError(f"{label} must be true or false, got '{value}'")
+        return _BOOLS[value.lower()]
+    if isinstance(default, int | float):
+        cast, word = (int, "an integer") if isinstance(default, int) else (float, "a number")
+        try:
+            return cast(value)
+        except ValueError:
+            raise ConfigError(f"{label} must be {word}, got '{value}'") from None
+    if isinstance(default, list | tuple | dict):
+        raise ConfigError(
+            f"{label} takes a {type(default).__name__}, which --tune cannot give; "
+            f"pass it from Python: vctext.describe(..., tune={{'{label}': ...}})"
+        )
+    if default is None:  # unset by default: "none" keeps it unset, numbers are numbers
+        if value.lower() in ("", "none"):
+            return None
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from vctext import video
 from vctext.cache import Cache, cache_key
-from vctext.config import DescribeOptions
+from vctext.config import DescribeOptions, check_tune_kinds, perceiver_params
 from vctext.document import PerceiverRun, VideoText
 from vctext.errors import ConfigError
 from vctext.frames_pass import run_frames
@@ -162,6 +162,7 @@ def _describe(
     plan = plan_perceivers(options.profile, options.perceivers)
     if not plan:
         raise ConfigError("no perceivers to run; pass --perceivers with at least one kind")
+    check_tune_kinds(options.tune, [item.kind for item in plan])
 
     runs: list[PerceiverRun] = []
     observations: list[Observation] = []
@@ -170,6 +171,10 @@ def _describe(
     pending: dict[Modality, list[tuple[Perceiver, str]]] = {m: [] for m in Modality}
     for item in plan:
         cls = perceiver_class(item.kind, item.backend)
+        params = {"language": options.language} if item.kind == "asr" and options.language else {}
+        params |= perceiver_params(
+            item.kind, item.backend, cls.defaults, options.tune.get(item.kind, {})
+        )
         missing = cls.missing_dependencies()
         if missing and not options.perceivers:
             # Asked for by default, not by name: leave it out and say how to get it.
@@ -182,7 +187,6 @@ def _describe(
             skipped.append(f'{item.kind} skipped: pip install "vctext[{cls.extra}]" to add it')
             continue
         active.append(item)
-        params = {"language": options.language} if item.kind == "asr" and options.language else {}
         perceiver = load_perceiver(
             item.kind,
             item.backend,
