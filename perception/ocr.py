@@ -11,13 +11,15 @@ OCR is the costliest offline perceiver, so it does as little as it can per frame
   is read as sharply as the frame allows;
 - a frame whose grayscale thumbnail matches the last frame's (no cell more than ``reuse_diff``
   grey levels apart) keeps that frame's lines without running either model;
-- a line found where a line was before, over pixels that did not change, keeps its text without
-  being read again (a subtitle is read once, not once a second);
+- a line found where a line was before, whose letters are still the same pixels (whatever moves
+  behind them), keeps its text without being read again: a subtitle is read once, not once a
+  second;
 - either kind of reuse lasts ``reuse_max`` seconds at most, then the text is read again.
 """
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 from dataclasses import dataclass, replace
 from typing import Any
@@ -27,6 +29,8 @@ import numpy as np
 from vctext.perception.base import ModelSpec
 from vctext.perception.vision import FramePerceiver, iou_matrix, to_source
 from vctext.types import Frame, Observation
+
+log = logging.getLogger(__name__)
 
 MODELS: list[ModelSpec] = [
     ModelSpec(
@@ -53,18 +57,25 @@ DEFAULTS: dict[str, Any] = {
     # The angle classifier only matters for upside-down text, rare in video; off, it saves a
     # model call per line.
     "use_cls": False,
-    # Largest change (0-255 grey levels, over cells of a few pixels) under which a frame, or a
-    # line's patch, counts as unchanged and keeps its text; 0 reads every line of every frame.
-    # A changed letter moves cells by tens of levels; codec noise by a few.
+    # Largest change (0-255 grey levels, over cells of about 10x10 pixels) under which a whole
+    # frame counts as unchanged and keeps its text; 0 turns all reuse off (every line of every
+    # frame is read). A changed word moves cells by tens of levels; codec noise by a few.
     "reuse_diff": 10.0,
     "reuse_max": 10.0,  # seconds after which text is read again anyway
 }
 #: Width of the grayscale thumbnail whole frames are compared on (cells of about 10x10 pixels).
 THUMB_WIDTH = 64
-#: Side of the cells a line's patch is compared on, in frame pixels.
+#: A line's patch is compared in cells of this many pixels a side (about a letter's stroke).
 PATCH_CELL = 4
+#: Grey levels letters must differ from their background by for a patch to be compared at all.
+SURE = 32
+#: Pixels of a cell that may swap between letter and background with the text unchanged. Same
+#: captions over moving footage swap at most 1 a cell; one changed digit of 14 px text, 4 or more.
+SWAPS_PER_CELL = 2
 #: A line found this close to a line of the last frame (IoU) may be the same line.
 SAME_LINE_IOU = 0.5
+#: Share of a line's height by which its box is shrunk before comparing (margin, not letters).
+INSET = 0.2
 #: Narrowest input the recognizer reads (it is 48 pixels high).
 REC_MIN_WIDTH = 96
 SHORT = 4
@@ -144,14 +155,61 @@ def crop_line(image: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     return np.rot90(crop) if height >= 1.5 * width else crop
 
 
-def cells(gray: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """Mean grey level of PATCH_CELL-pixel cells of ``gray`` inside ``box`` (x1, y1, x2, y2)."""
+def same_text_pixels(before: np.ndarray, after: np.ndarray) -> bool:
+    """True when two grey patches of the same place show the same letters in the same spots.
+
+    The earlier patch is split in two by brightness (Otsu: letters and their background) and a
+    pixel *swaps* when it is clearly on one side in one frame and clearly on the other in the
+    next: within a quarter of the gap between the two sides' mean levels from either mean. So a
+    picture moving behind a see-through caption box, blur at letter edges and codec noise do not
+    count, while a changed letter swaps many pixels in a few cells. Unchanged: no cell of
+    PATCH_CELL x PATCH_CELL pixels has more than SWAPS_PER_CELL swapped pixels. A patch without
+    clear letters (less than SURE grey levels between the sides) never counts as unchanged.
+    """
     import cv2
 
-    x1, y1, x2, y2 = box
-    patch = gray[y1:y2, x1:x2]
-    size = (max(1, (x2 - x1) // PATCH_CELL), max(1, (y2 - y1) // PATCH_CELL))
-    return cv2.resize(patch, size, interpolation=cv2.INTER_AREA).astype(np.int16)
+    cut, _ = cv2.threshold(before, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    b, a = before.astype(np.float32), after.astype(np.float32)
+    upper = b > cut
+    if upper.all() or not upper.any():
+        return False
+    low, high = float(b[~upper].mean()), float(b[upper].mean())
+    if high - low < SURE:
+        return False
+    quarter = (high - low) / 4
+    sure_high, sure_low = high - quarter, low + quarter
+    swapped = ((b >= sure_high) & (a <= sure_low)) | ((b <= sure_low) & (a >= sure_high))
+    height, width = before.shape
+    rows, cols = max(1, height // PATCH_CELL), max(1, width // PATCH_CELL)
+    cells = swapped[: rows * PATCH_CELL, : cols * PATCH_CELL].reshape(
+        rows, PATCH_CELL, cols, PATCH_CELL
+    )
+    return int(cells.sum(axis=(1, 3)).max(initial=0)) <= SWAPS_PER_CELL
+
+
+def without_spinning(ort: Any, engine: Any) -> int:
+    """Rebuild RapidOCR's ONNX Runtime sessions so their idle worker threads sleep.
+
+    ONNX Runtime's workers spin for a while after each run. The detector and the recognizer take
+    turns, with other perceivers and the speech model beside them, so each one's spinning
+    threads held the cores the next one needed: detection took 78 ms a frame instead of 42, and
+    reading a line 22 ms instead of 10 (2 cores). Returns how many sessions were rebuilt; any
+    it cannot rebuild (another RapidOCR layout) keep running as they were, only slower.
+    """
+    rebuilt = 0
+    for part in ("text_det", "text_cls", "text_rec"):
+        holder = getattr(getattr(engine, part, None), "session", None)
+        session = getattr(holder, "session", None)
+        path = getattr(session, "_model_path", None)
+        if not isinstance(session, ort.InferenceSession) or not isinstance(path, str):
+            continue
+        options = ort.SessionOptions()
+        options.log_severity_level = 4
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        holder.session = ort.InferenceSession(path, options, providers=session.get_providers())
+        rebuilt += 1
+    return rebuilt
 
 
 @dataclass
@@ -195,6 +253,12 @@ class RapidOCRText(FramePerceiver):
                 "EngineConfig.onnxruntime.use_cuda": cuda,
             }
         )
+        # RapidOCR loads its models on first use: use them once, then make them sleep when idle.
+        blank = np.zeros((48, 96, 3), np.uint8)
+        self.engine(blank, use_det=True, use_cls=False, use_rec=False)
+        self.engine(blank, use_det=False, use_cls=bool(self.params["use_cls"]), use_rec=True)
+        sleepy = without_spinning(ort, self.engine)
+        log.debug("OCR sessions rebuilt without spinning: %d", sleepy)
         self.last: Seen | None = None
         self.ocr_runs = 0  # frames the detector ran on
         self.lines_read = 0  # lines the recognizer read
@@ -277,17 +341,20 @@ class RapidOCRText(FramePerceiver):
         return [line for line in lines if line is not None and line.text]
 
     def unchanged(self, before: np.ndarray, after: np.ndarray, box_a, box_b) -> bool:
-        """True when the pixels under both boxes (padded a little) are the same in both frames."""
-        height, width = after.shape
-        x1 = max(0, int(min(box_a[0], box_b[0])) - 2)
-        y1 = max(0, int(min(box_a[1], box_b[1])) - 2)
-        x2 = min(width, int(max(box_a[2], box_b[2])) + 3)
-        y2 = min(height, int(max(box_a[3], box_b[3])) + 3)
-        if x2 <= x1 or y2 <= y1:
+        """True when the line in both boxes has the same letters in both frames.
+
+        Compared: from the leftmost start to the rightmost end of the two boxes (a line that
+        grew a letter shows it), over the rows both share; minus an inset of INSET line heights,
+        as the detector's boxes reach past the letters into whatever is around the text.
+        """
+        inset = INSET * min(box_a[3] - box_a[1], box_b[3] - box_b[1])
+        x1 = max(0, round(min(box_a[0], box_b[0]) + inset))
+        x2 = min(after.shape[1], round(max(box_a[2], box_b[2]) - inset))
+        y1 = max(0, round(max(box_a[1], box_b[1]) + inset))
+        y2 = min(after.shape[0], round(min(box_a[3], box_b[3]) - inset))
+        if x2 - x1 < PATCH_CELL or y2 - y1 < PATCH_CELL:
             return False
-        region = (x1, y1, x2, y2)
-        change = np.abs(cells(after, region) - cells(before, region)).max()
-        return int(change) <= self.params["reuse_diff"]
+        return same_text_pixels(before[y1:y2, x1:x2], after[y1:y2, x1:x2])
 
     def process(self, batch: list[Frame]) -> list[Observation]:
         out: list[Observation] = []

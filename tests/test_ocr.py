@@ -120,3 +120,42 @@ def test_crop_line_straightens_a_tilted_line():
     assert crop.shape[:2] == (20, 100) and crop[5:15, 10:90].min() > 200
     tall = np.array([[90, 10], [110, 10], [110, 90], [90, 90]], float)
     assert ocr.crop_line(image, tall).shape[:2] == (20, 80)  # vertical text turned to read
+
+
+def test_a_line_that_grows_a_letter_is_read_again(reader):
+    perceiver = reader()
+    frames = []
+    for t, text in enumerate(("EXIT7", "EXIT72", "EXIT72")):
+        image = write(canvas(), text, 30, 200)
+        image[260:340] = 60 + 50 * t  # the rest of the picture changes too
+        frames.append(Frame(float(t), image))
+    texts = [text for _, text in read(perceiver, frames)]
+    assert texts == ["EXIT7", "EXIT72", "EXIT72"]
+    assert perceiver.lines_read == 2
+
+
+def test_captions_over_moving_pictures_are_read_once(reader):
+    """A caption in a see-through box over a panning photo: the letters stay, the photo moves."""
+    from skimage import data
+
+    photo = np.repeat(np.repeat(data.astronaut(), 2, axis=0), 2, axis=1)  # 1024 x 1024
+    frames = []
+    for t in range(5):
+        image = np.ascontiguousarray(photo[200 + 12 * t : 560 + 12 * t, 40 * t : 640 + 40 * t])
+        band = image[280:340, 60:580].astype(np.int16)
+        image[280:340, 60:580] = (band * 0.45).astype(np.uint8)  # translucent black box
+        write(image, "Gate 4 closes soon", 80, 324, scale=1.0, thickness=2)
+        frames.append(Frame(float(t), image))
+    perceiver = reader()
+    texts = {text for _, text in read(perceiver, frames) if "GATE" in text}
+    assert texts == {"GATE4CLOSESSOON"}
+    assert perceiver.ocr_runs == 5  # the picture moved: text was looked for on every frame
+    assert perceiver.lines_read <= 2  # ... but the caption was read once (plus stray texture)
+
+
+def test_the_ocr_models_sleep_when_idle(reader):
+    """Spinning ONNX Runtime workers held the cores the next model needed (2x slower OCR)."""
+    perceiver = reader()
+    for part in (perceiver.engine.text_det, perceiver.engine.text_rec):
+        options = part.session.session.get_session_options()
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
