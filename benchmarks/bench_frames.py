@@ -1,12 +1,13 @@
 """Benchmark: 1-FPS frame sampling vs decoding every frame, and end-to-end offline `describe`.
 
-    python benchmarks/bench_frames.py            # 1-min and 10-min videos (~15 min, 8 of them
-                                                 # the default perceivers in `describe`)
+    python benchmarks/bench_frames.py            # 1-min and 10-min videos (about 10 min, 4 of
+                                                 # them the `describe` rows)
     python benchmarks/bench_frames.py --quick    # 1-min videos only (~3 min)
 
-Inputs are generated once with ffmpeg lavfi + espeak-ng into benchmarks/out/ and reused. Every
-case runs in its own Python subprocess, so peak RSS is per case. Prints a Markdown table and
-writes it to benchmarks/out/results.md. See benchmarks/README.md for what each row means.
+Inputs (benchmarks/inputs.py) are generated once with ffmpeg + espeak-ng into benchmarks/out/
+and reused. Every case runs in its own Python subprocess, so peak RSS is per case. Prints a
+Markdown table and writes it to benchmarks/out/results.md. See benchmarks/README.md for what
+each row means.
 """
 
 from __future__ import annotations
