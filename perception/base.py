@@ -153,7 +153,10 @@ BACKENDS: dict[str, dict[str, str]] = {
         "opencv-yolo": "vctext.perception.detect:OpenCVYoloDetector",
         "ultralytics": "vctext.perception.yolo:UltralyticsDetector",
     },
-    "action": {"transformers": "vctext.perception.action:VideoClassifierAction"},
+    "action": {
+        "transformers": "vctext.perception.action:VideoClassifierAction",
+        "i3d": "vctext.perception.i3d:I3DAction",
+    },
     "tags": {
         "efficientnet-lite0": "vctext.perception.tags:EfficientNetLiteTags",
         "clip": "vctext.perception.clip_tags:ClipTags",
@@ -169,7 +172,7 @@ MODEL_TABLES: dict[str, str | tuple[str, ...]] = {
     "asr": "vctext.perception.asr",
     "ocr": "vctext.perception.ocr",
     "detect": ("vctext.perception.detect", "vctext.perception.yolo"),
-    "action": "vctext.perception.action",
+    "action": ("vctext.perception.action", "vctext.perception.i3d"),
     "tags": ("vctext.perception.tags", "vctext.perception.clip_tags"),
     "caption": "vctext.perception.caption",
     "dense": "vctext.perception.dense",
@@ -209,6 +212,20 @@ PROFILES: dict[str, dict[str, tuple[str, str]]] = {
 }
 
 PROFILE_NAMES = ("auto", "standard", "offline")
+
+#: profile -> kind -> (backend, model) run only when asked for by name (``--perceivers action``),
+#: never by default: too slow on a CPU for the profile's default run (I3D: about a second a clip).
+OPT_IN: dict[str, dict[str, tuple[str, str]]] = {
+    "offline": {"action": ("i3d", "i3d-kinetics-400")},
+}
+
+
+def profile_entry(profile: str, kind: str, by_name: bool = False) -> tuple[str, str] | None:
+    """(backend, model) ``profile`` runs for ``kind``; opt-in ones only when asked ``by_name``."""
+    entry = PROFILES[profile].get(kind)
+    if entry is None and by_name:
+        entry = OPT_IN.get(profile, {}).get(kind)
+    return entry
 
 
 def available_kinds() -> tuple[str, ...]:

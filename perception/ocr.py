@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from vctext.errors import ConfigError
 from vctext.perception.base import ModelSpec
 from vctext.perception.vision import FramePerceiver, iou_matrix, to_source
 from vctext.types import Frame, Observation
@@ -233,6 +234,10 @@ class RapidOCRText(FramePerceiver):
     defaults = DEFAULTS
 
     def load(self) -> None:
+        if not 32 <= self.params["det_side"] <= 2000:
+            raise ConfigError(
+                f"ocr.det_side must be 32 to 2000 pixels, got {self.params['det_side']}"
+            )
         ort = self.require("onnxruntime")
         self.cv2 = self.require("cv2")
         rapidocr = self.require("rapidocr")

@@ -45,25 +45,32 @@ INPUT_SIZE = 224
 MEAN, STD = 127.0, 128.0
 
 
-@lru_cache(maxsize=1)
-def imagenet_labels() -> tuple[str, ...]:
-    """The 1000 ImageNet class names in torchvision's ``models/_meta.py``, parsed, not imported."""
+@lru_cache(maxsize=4)
+def torchvision_labels(table: str, what: str) -> tuple[str, ...]:
+    """A class-name table (e.g. ``_KINETICS400_CATEGORIES``) of torchvision's ``models/_meta.py``.
+
+    The file is parsed, not imported, so torchvision itself is never imported. ``what`` names the
+    labels in errors ("ImageNet class names").
+    """
     spec = importlib.util.find_spec("torchvision")
     if spec is None or not spec.submodule_search_locations:
-        raise DependencyError(
-            "ImageNet class names (from torchvision)", "vision-offline", "torchvision"
-        )
+        raise DependencyError(f"{what} (from torchvision)", "vision-offline", "torchvision")
     meta = Path(next(iter(spec.submodule_search_locations))) / "models" / "_meta.py"
     try:
         tree = ast.parse(meta.read_text(encoding="utf-8"))
     except (OSError, SyntaxError) as exc:
-        raise ModelError(f"cannot read ImageNet class names from {meta}: {exc}") from exc
+        raise ModelError(f"cannot read {what} from {meta}: {exc}") from exc
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(
-            getattr(t, "id", None) == "_IMAGENET_CATEGORIES" for t in node.targets
+            getattr(t, "id", None) == table for t in node.targets
         ):
             return tuple(ast.literal_eval(node.value))
-    raise ModelError(f"no _IMAGENET_CATEGORIES in {meta}; is torchvision too new or too old?")
+    raise ModelError(f"no {table} in {meta}; is torchvision too new or too old?")
+
+
+def imagenet_labels() -> tuple[str, ...]:
+    """The 1000 ImageNet class names in torchvision's ``models/_meta.py``, parsed, not imported."""
+    return torchvision_labels("_IMAGENET_CATEGORIES", "ImageNet class names")
 
 
 def preprocess(images: list[np.ndarray], size: int = INPUT_SIZE) -> np.ndarray:

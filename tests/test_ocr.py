@@ -159,3 +159,10 @@ def test_the_ocr_models_sleep_when_idle(reader):
     for part in (perceiver.engine.text_det, perceiver.engine.text_rec):
         options = part.session.session.get_session_options()
         assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def test_a_detection_size_out_of_range_is_a_clear_error(reader):
+    from vctext.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="ocr.det_side must be 32 to 2000"):
+        reader(det_side=5)
