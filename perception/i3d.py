@@ -7,6 +7,9 @@ and run by the network written here with ``torch.nn.functional``. Batch norm (So
 shift, no scale, epsilon 1e-3) is folded into the convolutions at load. TensorFlow's "SAME"
 padding puts the odd pixel at the end; it is reproduced exactly, because the first layer's 7x7x7
 stride-2 kernel would otherwise see a frame shifted by one pixel.
+
+Licences: the package's LICENSE.md is MIT (its setup.py classifier says BSD); the weights are
+DeepMind's kinetics-i3d release (Apache-2.0).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from vctext.errors import DependencyError, ModelError
+from vctext.errors import ConfigError, DependencyError, ModelError
 from vctext.perception.action import Clip, ClipPerceiver, ClipSpec, top_labels
 from vctext.perception.base import ModelSpec
 from vctext.types import Observation
@@ -43,34 +46,37 @@ MODELS: list[ModelSpec] = [
 #: Defaults of the parameters that change the output (all part of the cache key).
 DEFAULTS: dict[str, Any] = {
     # 16 frames is the shortest clip worth running: time is strided 8x, and the final 2-step
-    # average leaves one prediction. Cost grows linearly with frames (about 1 s a clip on two
-    # CPU cores), so longer clips buy little but time.
+    # average leaves one prediction. Cost grows with frames (0.5 s a clip on two CPU cores, 1.2 s
+    # for 32), and on footage cut every few seconds longer clips straddle the cuts.
     "frames": 16,
     # Kinetics was trained at 25 fps; 12.5 fps keeps motion at twice the trained speed (16
     # frames = 1.28 s) rather than three times, and recognises more than 8 fps does on footage.
     "fps": 12.5,
     "every": 2.0,  # one 1.28 s look every 2 s: clips do not overlap, 64% of the time is seen
     "top_k": 1,
-    "min_score": 0.15,  # 400 classes: a best score under this is a shrug
+    # I3D's softmax is peaked: clips it recognises score 0.4-0.9, and a best score near 0.2 is a
+    # guess over 400 classes (0.21 "rock climbing" for a close-up of a road).
+    "min_score": 0.25,
 }
 
 INPUT_SIZE = 224
-#: Inception blocks between the stem and the logits; the other steps are max pools.
-LAYERS: tuple[tuple[str, ...], ...] = (
-    ("unit", "Conv3d_1a_7x7", "2"),
-    ("pool", "1,3,3", "1,2,2"),
-    ("unit", "Conv3d_2b_1x1", "1"),
-    ("unit", "Conv3d_2c_3x3", "1"),
-    ("pool", "1,3,3", "1,2,2"),
+#: The network up to the logits, in order: conv units (name, stride), max pools (window, stride)
+#: and Inception blocks. Channel counts and kernel sizes are read from the checkpoint's arrays.
+LAYERS: tuple[tuple[Any, ...], ...] = (
+    ("unit", "Conv3d_1a_7x7", 2),
+    ("pool", (1, 3, 3), (1, 2, 2)),
+    ("unit", "Conv3d_2b_1x1", 1),
+    ("unit", "Conv3d_2c_3x3", 1),
+    ("pool", (1, 3, 3), (1, 2, 2)),
     ("mixed", "Mixed_3b"),
     ("mixed", "Mixed_3c"),
-    ("pool", "3,3,3", "2,2,2"),
+    ("pool", (3, 3, 3), (2, 2, 2)),
     ("mixed", "Mixed_4b"),
     ("mixed", "Mixed_4c"),
     ("mixed", "Mixed_4d"),
     ("mixed", "Mixed_4e"),
     ("mixed", "Mixed_4f"),
-    ("pool", "2,2,2", "2,2,2"),
+    ("pool", (2, 2, 2), (2, 2, 2)),
     ("mixed", "Mixed_5b"),
     ("mixed", "Mixed_5c"),
 )
@@ -217,7 +223,7 @@ class I3DAction(ClipPerceiver):
         p = self.params
         frames, fps = int(p["frames"]), float(p["fps"])
         if frames < 9:
-            raise ModelError(f"action.frames={frames}: I3D needs at least 9 frames a clip")
+            raise ConfigError(f"action.frames={frames}: I3D needs at least 9 frames a clip")
         # Windows never overlap: each decoded frame goes to at most one clip.
         return ClipSpec(frames, fps, max(float(p["every"]), frames / fps))
 
@@ -253,14 +259,13 @@ class I3DAction(ClipPerceiver):
         """N x 3 x T x 224 x 224 in [-1, 1] → N x 400 class probabilities."""
         with self.torch.inference_mode():
             x = videos
-            for layer in LAYERS:
-                if layer[0] == "unit":
-                    x = self._unit(layer[1], x, stride=int(layer[2]))
-                elif layer[0] == "pool":
-                    kernel, stride = (tuple(int(v) for v in s.split(",")) for s in layer[1:])
-                    x = self._max_pool(x, kernel, stride)
+            for step, *args in LAYERS:
+                if step == "unit":
+                    x = self._unit(args[0], x, stride=args[1])
+                elif step == "pool":
+                    x = self._max_pool(x, *args)
                 else:
-                    x = self._mixed(layer[1], x)
+                    x = self._mixed(args[0], x)
             x = self.functional.avg_pool3d(x, (2, 7, 7), stride=1)  # "VALID"
             logits = self._unit("Logits/Conv3d_0c_1x1", x, relu=False)
             logits = logits.mean(dim=(2, 3, 4))  # over time (and the 1x1 space left)

@@ -67,7 +67,7 @@ class _RunsCode:
 
 def test_weights_unpickler_refuses_code(tmp_path: Path):
     evil = pickle.dumps({"params": {"kernel": _RunsCode()}})
-    with pytest.raises(pickle.UnpicklingError, match="posix.system|os.system"):
+    with pytest.raises(pickle.UnpicklingError, match="refusing .*system"):
         i3d.ArraysOnly(io.BytesIO(evil)).load()
     path = tmp_path / "evil.ckpt"
     path.write_bytes(evil)

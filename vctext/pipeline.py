@@ -33,6 +33,7 @@ from vctext.perception.base import (
     find_model,
     load_perceiver,
     perceiver_class,
+    profile_entry,
 )
 from vctext.types import Observation, VideoInfo
 
@@ -91,7 +92,7 @@ def plan_perceivers(profile: str, kinds: tuple[str, ...] = ()) -> list[PlannedPe
     )
     plan = []
     for kind in wanted:
-        choice = _choose(kind, profile)
+        choice = _choose(kind, profile, by_name=bool(kinds))
         if choice is None:
             if kinds:
                 raise ConfigError(
@@ -104,11 +105,12 @@ def plan_perceivers(profile: str, kinds: tuple[str, ...] = ()) -> list[PlannedPe
     return plan
 
 
-def _choose(kind: str, profile: str) -> PlannedPerceiver | None:
+def _choose(kind: str, profile: str, by_name: bool = False) -> PlannedPerceiver | None:
     if profile in ("standard", "offline"):
-        entry = PROFILES[profile].get(kind)
+        entry = profile_entry(profile, kind, by_name)
         return PlannedPerceiver(kind, *entry, profile) if entry else None
-    standard, offline = PROFILES["standard"].get(kind), PROFILES["offline"].get(kind)
+    standard = profile_entry("standard", kind, by_name)
+    offline = profile_entry("offline", kind, by_name)
     if standard:
         from vctext.models import is_on_disk
 
