@@ -19,7 +19,7 @@ import pytest
 from conftest import FFMPEG, ffmpeg
 
 import vctext
-from vctext.errors import ConfigError, ModelError
+from vctext.errors import ModelError
 from vctext.perception import i3d
 from vctext.pipeline import plan_perceivers
 
@@ -30,19 +30,6 @@ needs_ffmpeg = pytest.mark.skipif(FFMPEG is None, reason="needs ffmpeg (apt-get 
 
 #: Kinetics classes a cyclist in a street may fairly be called.
 CYCLING = {"riding a bike", "riding mountain bike", "riding unicycle", "biking through snow", "bmx"}
-
-
-def _planned_by_name() -> bool:
-    try:
-        return any(p.backend == "i3d" for p in plan_perceivers("offline", ("action",)))
-    except ConfigError:
-        return False
-
-
-needs_opt_in = pytest.mark.skipif(
-    not _planned_by_name(),
-    reason="vctext.pipeline.plan_perceivers does not yet honour base.OPT_IN (profile_entry)",
-)
 
 
 @pytest.mark.parametrize("size", [1, 2, 7, 8, 13, 16, 112, 223, 224, 225])
@@ -122,7 +109,6 @@ def _actions(path: Path, **tune: object):
 
 @needs_weights
 @needs_ffmpeg
-@needs_opt_in
 def test_cyclist_in_the_street_is_riding_a_bike(bikes: Path):
     doc, actions = _actions(bikes)
     assert actions, "no action scored above min_score on bikes.mp4"
@@ -135,7 +121,6 @@ def test_cyclist_in_the_street_is_riding_a_bike(bikes: Path):
 
 @needs_weights
 @needs_ffmpeg
-@needs_opt_in
 def test_test_pattern_is_not_riding_a_bike(tmp_path: Path):
     pattern = tmp_path / "pattern.mp4"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=4", str(pattern))
