@@ -14,7 +14,7 @@ import numpy as np
 
 from vctext.perception.base import ModelSpec
 from vctext.perception.hf import load_pretrained, to_pil, torch_device
-from vctext.perception.vision import CPU_CHUNK, FramePerceiver, chunks
+from vctext.perception.vision import CPU_CHUNK, STILL_DEFAULTS, FramePerceiver, StillAware, chunks
 from vctext.types import Frame, Observation
 
 BLIP_BASE = "Salesforce/blip-image-captioning-base"
@@ -60,7 +60,7 @@ MODELS: list[ModelSpec] = [
 ]
 
 #: Defaults of the parameters that change the output (all part of the cache key).
-DEFAULTS: dict[str, Any] = {"max_new_tokens": 30, "num_beams": 1}
+DEFAULTS: dict[str, Any] = {"max_new_tokens": 30, "num_beams": 1, **STILL_DEFAULTS}
 
 #: Words BLIP sometimes invents at the start of a caption (an artefact of its training text).
 _ARTEFACTS = re.compile(r"^(?:arafed|araffe|arafe|there is|there are)\s+", re.IGNORECASE)
@@ -116,8 +116,8 @@ class Captioner:
             self.torch.cuda.empty_cache()
 
 
-class TransformersCaptioner(FramePerceiver):
-    """BLIP (or another transformers captioner) on each sampled frame."""
+class TransformersCaptioner(StillAware):
+    """BLIP (or another transformers captioner) on each sampled frame whose picture changed."""
 
     kind = "caption"
     backend = "transformers"
@@ -128,15 +128,13 @@ class TransformersCaptioner(FramePerceiver):
     def load(self) -> None:
         self.captioner = Captioner(self)
 
-    def process(self, batch: list[Frame]) -> list[Observation]:
-        if not batch:
+    def infer(self, frames: list[Frame]) -> list[str]:
+        return self.captioner([f.image for f in frames])
+
+    def observe(self, frame: Frame, result: str) -> list[Observation]:
+        if not result:
             return []
-        captions = self.captioner([f.image for f in batch])
-        return [
-            Observation(f.time, f.time, "caption", self.source, text)
-            for f, text in zip(batch, captions, strict=True)
-            if text
-        ]
+        return [Observation(frame.time, frame.time, "caption", self.source, result)]
 
     def close(self) -> None:
         if getattr(self, "captioner", None) is not None:

@@ -21,7 +21,7 @@ from vctext.errors import ConfigError
 from vctext.perception.base import ModelSpec
 from vctext.perception.hf import load_pretrained, to_pil, torch_device
 from vctext.perception.tags import tag_observations
-from vctext.perception.vision import CPU_CHUNK, FramePerceiver, chunks
+from vctext.perception.vision import CPU_CHUNK, STILL_DEFAULTS, StillAware, chunks
 from vctext.types import Frame, Observation
 
 CLIP_B32 = "openai/clip-vit-base-patch32"
@@ -65,6 +65,7 @@ DEFAULTS: dict[str, Any] = {
     "prompt": "a photo of {}.",
     "vocabulary_file": None,
     "extra_tags": (),
+    **STILL_DEFAULTS,
 }
 
 #: CLIP ViT-B/32 cosines are about 0.2 for unrelated prompts and 0.25-0.35 for a match; SigLIP
@@ -104,7 +105,7 @@ def vocabulary(params: dict[str, Any]) -> list[str]:
     return tags
 
 
-class ClipTags(FramePerceiver):
+class ClipTags(StillAware):
     """CLIP/SigLIP image-text similarity between each frame and every vocabulary tag."""
 
     kind = "tags"
@@ -171,18 +172,16 @@ class ClipTags(FramePerceiver):
                 return self.torch.sigmoid(logits).cpu().numpy()
             return cosine.cpu().numpy()
 
-    def process(self, batch: list[Frame]) -> list[Observation]:
-        if not batch:
-            return []
-        scores = np.concatenate(
-            [
-                self.forward(self.preprocess([f.image for f in piece]))
-                for piece in chunks(batch, None if self.device != "cpu" else CPU_CHUNK)
-            ]
-        )
-        return tag_observations(
-            batch, scores, self.labels, self.params["top_k"], self.min_score(), self.source
-        )
+    def infer(self, frames: list[Frame]) -> list[np.ndarray]:
+        return [
+            row
+            for piece in chunks(frames, None if self.device != "cpu" else CPU_CHUNK)
+            for row in self.forward(self.preprocess([f.image for f in piece]))
+        ]
+
+    def observe(self, frame: Frame, result: np.ndarray) -> list[Observation]:
+        top_k, min_score = self.params["top_k"], self.min_score()
+        return tag_observations([frame], result[None], self.labels, top_k, min_score, self.source)
 
     def close(self) -> None:
         self.model = self.text_embeds = None

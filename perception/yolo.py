@@ -20,7 +20,7 @@ import numpy as np
 from vctext.errors import ModelError
 from vctext.perception.base import ModelSpec
 from vctext.perception.detect import Detection, TrackingDetector
-from vctext.perception.vision import CPU_CHUNK
+from vctext.perception.vision import CPU_CHUNK, STILL_DEFAULTS
 from vctext.types import Frame
 
 _RELEASES = "github:ultralytics/assets"
@@ -56,6 +56,7 @@ DEFAULTS: dict[str, Any] = {
     "track_iou": 0.3,
     "track_gap": 3.0,
     "track_jump": 1.5,
+    **STILL_DEFAULTS,
 }
 
 

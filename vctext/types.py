@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -68,6 +69,24 @@ class Frame:
     @property
     def height(self) -> int:
         return int(self.image.shape[0])
+
+    @cached_property
+    def thumbnail(self) -> np.ndarray:
+        """Grey levels (0-255, int16) averaged over cells, at most THUMB_CELLS across.
+
+        Enough to tell whether two frames show the same picture, with noise averaged out.
+        Computed once a frame, shared by every perceiver that asks.
+        """
+        image = self.image[::2, ::2].astype(np.uint16)  # every other pixel is plenty for a mean
+        grey = (image[..., 0] * 77 + image[..., 1] * 150 + image[..., 2] * 29) >> 8
+        cell = -(-grey.shape[1] // THUMB_CELLS)  # ceil: at most THUMB_CELLS cells across
+        rows, cols = max(1, grey.shape[0] // cell), max(1, grey.shape[1] // cell)
+        grey = grey[: rows * cell, : cols * cell]
+        return grey.reshape(rows, cell, cols, cell).mean(axis=(1, 3)).astype(np.int16)
+
+
+#: Cells across a frame's thumbnail (about 20 pixels each on a 1280-wide frame).
+THUMB_CELLS = 64
 
 
 @dataclass(frozen=True, eq=False)
