@@ -1,6 +1,6 @@
 """Benchmark: 1-FPS frame sampling vs decoding every frame, and end-to-end offline `describe`.
 
-    python benchmarks/bench_frames.py            # 1-min and 10-min videos (about 10 min, 4 of
+    python benchmarks/bench_frames.py            # 1-min and 10-min videos (about 12 min, 5 of
                                                  # them the `describe` rows)
     python benchmarks/bench_frames.py --quick    # 1-min videos only (~3 min)
 
@@ -34,7 +34,9 @@ from inputs import (  # benchmarks/inputs.py: the generated videos
     WIDTH,
     footage_path,
     make_footage,
+    make_talk,
     make_video,
+    talk_path,
     video_path,
 )
 
@@ -286,7 +288,7 @@ def goals(rows: list[Row], long: int) -> list[str]:
     for r in rows:
         if r.case in ("describe", "describe-asr") and r.seconds == long:
             what = "default perceivers" if r.case == "describe" else "speech only"
-            source = "footage" if r.video.name.startswith("footage") else "testsrc2"
+            source = r.video.name.split("_")[0]
             xrt = long / r.result["wall_s"]
             out.append(
                 f"- offline `describe` ≥{GOALS['describe_xrt']:g}× real time ({long // 60} min "
@@ -334,8 +336,10 @@ def main() -> None:
         label[gop1] = "1-s GOP (`-g 30`)"
 
     footage = None if args.no_describe else make_footage(footage_path(long), long)
-    if footage:
+    talk = None if args.no_describe else make_talk(talk_path(long), long)
+    if footage and talk:
         label[footage] = "footage, 2-s GOP"
+        label[talk] = "talk (still picture), 2-s GOP"
 
     load = os.getloadavg()[0]
     rows = []
@@ -354,6 +358,7 @@ def main() -> None:
             measure("describe", gop2[long], long),
             measure("describe-asr", gop2[long], long),
             measure("describe", footage, long),
+            measure("describe", talk, long),
         ]
 
     header = (

