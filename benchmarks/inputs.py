@@ -148,14 +148,20 @@ def _text_option(folder: Path, name: str, text: str) -> str:
     return f"fontfile={FONT}:textfile={path}:fontcolor=white"
 
 
+def _workdir(path: Path, what: str) -> Path:
+    """A scratch folder beside ``path`` for a video that draws text (so needs the font)."""
+    if not Path(FONT).is_file():
+        raise SystemExit(f"the {what} video needs {FONT}: apt-get install fonts-dejavu-core")
+    work = path.with_suffix(".parts")
+    work.mkdir(parents=True, exist_ok=True)
+    return work
+
+
 def make_footage(path: Path, seconds: int) -> Path:
     """Scenes of panned photos and street footage with titles, subtitles and speech; cached."""
     if path.exists() and path.stat().st_size > 0:
         return path
-    if not Path(FONT).is_file():
-        raise SystemExit(f"the footage video needs {FONT}: apt-get install fonts-dejavu-core")
-    work = path.with_suffix(".parts")
-    work.mkdir(parents=True, exist_ok=True)
+    work = _workdir(path, "footage")
     scenes = []
     for k in range(int(np.ceil(seconds / SCENE_SECONDS))):
         start = k * SCENE_SECONDS
@@ -219,10 +225,7 @@ def make_talk(path: Path, seconds: int, slide_seconds: int = 8) -> Path:
     """A still photo with a slide caption changing every ``slide_seconds``, and speech; cached."""
     if path.exists() and path.stat().st_size > 0:
         return path
-    if not Path(FONT).is_file():
-        raise SystemExit(f"the talk video needs {FONT}: apt-get install fonts-dejavu-core")
-    work = path.with_suffix(".parts")
-    work.mkdir(parents=True, exist_ok=True)
+    work = _workdir(path, "talk")
     still = _still("astronaut", work)
     speech = work / "speech.wav"
     make_speech(speech, seconds)
