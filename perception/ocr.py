@@ -339,7 +339,9 @@ class RapidOCRText(FramePerceiver):
         texts = self.read(frame, [polygons[i] for i in todo])
         for i, (text, score) in zip(todo, texts, strict=True):
             lines[i] = TextLine(text, score, polygons[i], read_at=frame.time)
-        return [line for line in lines if line is not None and line.text]
+        # Unreadable lines (texture the detector took for text) are kept too, so that they are
+        # not read again while they stay; line_observations drops them from the output.
+        return [line for line in lines if line is not None]
 
     def unchanged(self, before: np.ndarray, after: np.ndarray, box_a, box_b) -> bool:
         """True when the line in both boxes has the same letters in both frames.
