@@ -99,6 +99,10 @@ def speak(text: str, path: Path) -> Path:
     return path
 
 
+#: ffmpeg output options for test clips: H.264 that any decoder reads, encoded fast.
+FAST_H264 = ("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")
+
+
 def make_video(
     path: Path,
     duration: float = 6.0,
@@ -126,17 +130,7 @@ def make_video(
         ]
     elif audio:
         args += ["-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-map", "0:v", "-map", "1:a"]
-    args += [
-        "-t",
-        str(duration),
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p",
-        "-preset",
-        "ultrafast",
-        *extra_args,
-    ]
+    args += ["-t", str(duration), *FAST_H264, *extra_args]
     if speech is not None or audio:
         args += ["-c:a", "aac"]
     ffmpeg(*args, str(path))

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import FFMPEG, ffmpeg
+from conftest import FAST_H264, FFMPEG, ffmpeg
 from test_cli import clean_env, one_line_error, vctext
 
 import vctext as api
@@ -36,7 +36,8 @@ def cuts_clip(tmp_path_factory) -> Path:
     ffmpeg(
         *("-f", "lavfi", "-i", f"testsrc2={src}", "-f", "lavfi", "-i", f"smptebars={src}"),
         *("-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0[v]", "-map", "[v]"),
-        *("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path)),
+        *FAST_H264,
+        str(path),
     )
     return path
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FFMPEG, SPEECH_START, ffmpeg, make_video, requires_media_tools
+from conftest import FAST_H264, FFMPEG, SPEECH_START, ffmpeg, make_video, requires_media_tools
 
 from vctext import video
 from vctext.errors import InputError
@@ -75,12 +75,7 @@ def colour_clip(media_dir) -> Path:
         "[0:v][1:v]concat=n=2:v=1[v]",
         "-map",
         "[v]",
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p",
-        "-preset",
-        "ultrafast",
+        *FAST_H264,
         str(out),
     )
     return out

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FFMPEG, ffmpeg
+from conftest import FAST_H264, FFMPEG, ffmpeg
 
 from vctext.config import DescribeOptions
 from vctext.perception.base import PROFILES, PerceiverOptions, load_perceiver
@@ -123,12 +123,7 @@ def gate_clip(media_dir) -> Path:
         "color=c=0x203040:size=640x360:rate=25:duration=6",
         "-vf",
         draw,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
+        *FAST_H264,
         str(path),
     )
     return path
@@ -258,12 +253,7 @@ def two_sources_clip(media_dir) -> Path:
         "[0:v][1:v][2:v]concat=n=3:v=1:a=0[v]",
         "-map",
         "[v]",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
+        *FAST_H264,
         str(path),
     )
     return path

@@ -14,7 +14,7 @@ import types
 
 import numpy as np
 import pytest
-from conftest import FFMPEG, make_video
+from conftest import FAST_H264, FFMPEG, make_video
 
 from vctext import video
 from vctext.config import DescribeOptions
@@ -282,12 +282,7 @@ def test_offline_caption_and_summary_in_the_json(tmp_path):
         "color=c=0x203040:size=480x270:rate=25:duration=3",
         "-vf",
         "drawtext=text='GATE 7':fontsize=56:fontcolor=white:x=(w-tw)/2:y=(h-th)/2",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
+        *FAST_H264,
         str(path),
     )
     doc = describe(
