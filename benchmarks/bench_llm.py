@@ -47,7 +47,7 @@ QUESTIONS = ("Where does the ferry go?", "Which gate does it leave from?")
 
 
 def _counter():
-    """SmolLM2's tokenizer when available (a real 8k model), else the chars/4 estimate."""
+    """SmolLM2's tokenizer when available (a real 8k model), else the high-side estimate."""
     try:
         llm = load_llm("local", context_tokens=CONTEXT)
         llm.ensure_loaded()
@@ -65,7 +65,7 @@ def _counter():
             def _stream(self, messages):
                 yield ""
 
-        return Estimate(), estimate_tokens, "chars/4 estimate"
+        return Estimate(), estimate_tokens, "high-side estimate"
 
 
 def token_table() -> tuple[list[str], bool]:

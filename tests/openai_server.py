@@ -3,29 +3,80 @@
 It speaks /v1/chat/completions and /v1/models. It answers from scripted replies, or else echoes
 useful bits of the request (the question and the first quoted speech in the evidence). Faults can
 be queued, one per request, to see how clients cope: ``"429"`` (with Retry-After), ``"500"``,
-``"401"`` (echoes the key back), ``"slow"`` (waits past the client's timeout), ``"garbage"`` (a
-200 whose body is not JSON), ``"empty"`` (a 200 with no choices). Every chat request is recorded
+``"400"`` (a bad value), ``"404"`` (an unknown model), ``"401"`` (echoes the key back),
+``"slow"`` (waits past the client's timeout), ``"garbage"`` (a 200 whose body is not JSON),
+``"empty"`` (a 200 with no choices). Every chat request is recorded
 (body and headers) so tests can check what a client sent.
+
+Like a real server it has a context (``context`` tokens, counted with ``tokenize`` through a
+chat template) and refuses a prompt that does not fit. ``mimic`` makes it answer as a real
+server does, endpoints and error bodies included:
+
+- ``"openai"``: the model list says ``context_length``; over-long requests get OpenAI's 400.
+- ``"llama-cpp-python"`` (``llama_cpp.server``): the model list says no context; it has
+  ``/extras/tokenize`` and ``/extras/tokenize/count``; over-long requests get a 400
+  ``context_length_exceeded`` ("This model's maximum context length is N tokens...").
+- ``"llama-server"`` (llama.cpp): ``/props`` gives ``default_generation_settings.n_ctx``, the
+  model list only ``meta.n_ctx_train``; it has ``/tokenize``; an over-long request gets a 400
+  ``exceed_context_size_error``, or, streamed, a 200 whose only event is an ``error:`` field
+  (as llama-server builds that send errors with ``server_sent_event(sink, "error", ...)`` do).
 
     with OpenAIServer() as server:
         server.faults += ["429", "500"]
         client = openai.OpenAI(base_url=server.url, api_key="sk-test")
 
-Run it by hand with ``python tests/openai_server.py [--port N]``.
+Run it by hand with ``python tests/openai_server.py [--port N] [--mimic M] [--context N]``.
 """
 
 from __future__ import annotations
 
+import base64
+import importlib.util
 import json
+import math
 import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 MODEL = "vctext-test-model"
 CONTEXT = 8192
+MIMICS = ("openai", "llama-cpp-python", "llama-server")
+#: Tokens a chat template adds per message (ChatML: <|im_start|>, role, newline, <|im_end|>,
+#: newline) and to open the answer.
+TEMPLATE_TOKENS = 5
+ANSWER_TOKENS = 3
+
+
+def coarse_tokenize(text: str) -> list[int]:
+    """Four characters a token: the default, for tests that are not about counting."""
+    return [0] * math.ceil(len(text) / 4)
+
+
+def whisper_tokenizer() -> Callable[[str], list[int]] | None:
+    """A real byte-level BPE (GPT-2's, multilingual, as openai-whisper ships it), read offline;
+    None without openai-whisper and tiktoken."""
+    spec = importlib.util.find_spec("whisper")
+    if spec is None or spec.origin is None or importlib.util.find_spec("tiktoken") is None:
+        return None
+    import tiktoken
+
+    path = Path(spec.origin).parent / "assets" / "multilingual.tiktoken"
+    ranks = {
+        base64.b64decode(token): int(rank)
+        for token, rank in (line.split() for line in path.read_text().splitlines() if line)
+    }
+    encoding = tiktoken.Encoding(
+        "whisper-multilingual",
+        pat_str=r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""",
+        mergeable_ranks=ranks,
+        special_tokens={},
+    )
+    return lambda text: encoding.encode(text, disallowed_special=())
 
 
 class _Server(ThreadingHTTPServer):
@@ -44,14 +95,29 @@ class OpenAIServer:
         slow_seconds: float = 5.0,
         context: int = CONTEXT,
         port: int = 0,
+        mimic: str = "openai",
+        tokenize: Callable[[str], list[int]] = coarse_tokenize,
+        report_context: bool = True,
+        tokenize_endpoint: bool = True,
     ):
+        if mimic not in MIMICS:
+            raise ValueError(f"mimic must be one of {MIMICS}, not {mimic!r}")
         self.replies = list(replies or [])
         self.faults: list[str] = []
         self.retry_after = retry_after
         self.slow_seconds = slow_seconds
         self.context = context
+        self.mimic = mimic
+        self.tokenize = tokenize
+        self.report_context = report_context
+        self.tokenize_endpoint = tokenize_endpoint
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        #: Prompt tokens of each chat request (as this server counts them), and those refused.
+        self.prompt_tokens: list[int] = []
+        self.refused: list[int] = []
+        #: Tokenize requests answered.
+        self.tokenized = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._httpd = _Server(("127.0.0.1", port), self._handler())
@@ -94,6 +160,82 @@ class OpenAIServer:
                 return self.replies.pop(0)
         return echo(body)
 
+    def count_prompt(self, body: dict[str, Any]) -> int:
+        """The prompt's tokens as the model sees them: each message inside a chat template."""
+        messages = body.get("messages") or []
+        content = sum(len(self.tokenize(str(m.get("content", "")))) for m in messages)
+        return content + TEMPLATE_TOKENS * len(messages) + ANSWER_TOKENS
+
+    def too_long(self, body: dict[str, Any], tokens: int) -> dict[str, Any]:
+        """The error body this server's kind sends for a prompt over its context."""
+        n_ctx = self.context
+        if self.mimic == "llama-server":
+            return {
+                "code": 400,
+                "message": f"request ({tokens} tokens) exceeds the available context size "
+                f"({n_ctx} tokens), try increasing it",
+                "type": "exceed_context_size_error",
+                "n_prompt_tokens": tokens,
+                "n_ctx": n_ctx,
+            }
+        completion = body.get("max_tokens") or 0
+        if self.mimic == "llama-cpp-python":
+            message = (
+                f"This model's maximum context length is {n_ctx} tokens. However, you requested "
+                f"{tokens + completion} tokens ({tokens} in the messages, {completion} in the "
+                "completion). Please reduce the length of the messages or completion."
+            )
+            return {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": "messages",
+                "code": "context_length_exceeded",
+            }
+        return {
+            "message": f"This model's maximum context length is {n_ctx} tokens. However, your "
+            f"messages resulted in {tokens} tokens. Please reduce the length of the messages.",
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": "context_length_exceeded",
+        }
+
+    def models(self) -> dict[str, Any]:
+        model: dict[str, Any] = {"id": MODEL, "object": "model", "created": 0}
+        if self.mimic == "llama-cpp-python":
+            model.update(owned_by="me", permissions=[])
+        elif self.mimic == "llama-server":
+            # The context the model was trained with, not the one the server runs with.
+            model.update(owned_by="llamacpp", meta={"n_ctx_train": 4 * self.context})
+        else:
+            model["owned_by"] = "vctext"
+            if self.report_context:
+                model["context_length"] = self.context
+        return {"object": "list", "data": [model]}
+
+    def extra(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """What a llama.cpp server answers beside the OpenAI API; None: no such endpoint."""
+        if self.mimic == "llama-server" and method == "GET" and path == "/props":
+            settings: dict[str, Any] = {"params": {"temperature": 0.8}}
+            if self.report_context:
+                settings["n_ctx"] = self.context
+            return {"default_generation_settings": settings, "total_slots": 1}
+        if method != "POST" or not self.tokenize_endpoint:
+            return None
+        if self.mimic == "llama-cpp-python" and path in (
+            "/extras/tokenize",
+            "/extras/tokenize/count",
+        ):
+            if not isinstance(body.get("input"), str):
+                return {"detail": [{"type": "missing", "loc": ["body", "input"]}]}
+            tokens = self.tokenize(body["input"])
+            self.tokenized += 1
+            return {"count": len(tokens)} if path.endswith("count") else {"tokens": tokens}
+        if self.mimic == "llama-server" and path == "/tokenize":
+            self.tokenized += 1
+            # llama-server answers no tokens, not an error, when "content" is missing.
+            return {"tokens": self.tokenize(body["content"]) if "content" in body else []}
+        return None
+
     def _handler(self):
         server = self
 
@@ -120,35 +262,30 @@ class OpenAIServer:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
-                if self.path.rstrip("/").endswith("/models"):
-                    self._send(
-                        200,
-                        {
-                            "object": "list",
-                            "data": [
-                                {
-                                    "id": MODEL,
-                                    "object": "model",
-                                    "created": 0,
-                                    "owned_by": "vctext",
-                                    "context_length": server.context,
-                                }
-                            ],
-                        },
-                    )
+                path = self.path.rstrip("/")
+                if path.endswith("/models"):
+                    self._send(200, server.models())
+                    return
+                extra = server.extra("GET", path, {})
+                if extra is not None:
+                    self._send(200, extra)
                 else:
                     self._send(404, {"error": {"message": "not found", "type": "not_found"}})
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
-                if not self.path.rstrip("/").endswith("/chat/completions"):
-                    self._send(404, {"error": {"message": "not found", "type": "not_found"}})
-                    return
                 try:
                     body = json.loads(raw)
                 except ValueError:
                     self._send(400, {"error": {"message": "body is not JSON"}})
+                    return
+                if not self.path.rstrip("/").endswith("/chat/completions"):
+                    extra = server.extra("POST", self.path.rstrip("/"), body)
+                    if extra is None:
+                        self._send(404, {"error": {"message": "not found", "type": "not_found"}})
+                    else:
+                        self._send(422 if "detail" in extra else 200, extra)
                     return
                 with server._lock:
                     server.requests.append(body)
@@ -178,6 +315,26 @@ class OpenAIServer:
                         },
                     )
                     return
+                if fault == "400":
+                    error = {
+                        "message": "Invalid type for 'temperature': expected a number.",
+                        "type": "invalid_request_error",
+                        "param": "temperature",
+                        "code": "invalid_type",
+                    }
+                    self._send(400, {"error": error})
+                    return
+                if fault == "404":
+                    model = body.get("model", MODEL)
+                    error = {
+                        "message": f"The model `{model}` does not exist or you do not have "
+                        "access to it.",
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": "model_not_found",
+                    }
+                    self._send(404, {"error": error})
+                    return
                 if fault == "500":
                     self._send(
                         500,
@@ -188,6 +345,18 @@ class OpenAIServer:
                     server._stop.wait(server.slow_seconds)
                 if fault == "garbage":
                     self._send(200, None, raw=b"<html>this is not an answer</html>")
+                    return
+                tokens = server.count_prompt(body)
+                with server._lock:
+                    server.prompt_tokens.append(tokens)
+                if tokens >= server.context:  # llama.cpp refuses a prompt that fills the context
+                    with server._lock:
+                        server.refused.append(tokens)
+                    error = server.too_long(body, tokens)
+                    if server.mimic == "llama-server" and body.get("stream"):
+                        self._refuse_in_stream(error)
+                    else:
+                        self._send(400, {"error": error})
                     return
                 if fault == "empty":
                     self._send(
@@ -224,6 +393,16 @@ class OpenAIServer:
                         delta["role"] = "assistant"
                     self._event(chunk(model, delta, None))
                 self._event(chunk(model, {}, "stop"))
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+                self.close_connection = True
+
+            def _refuse_in_stream(self, error: dict[str, Any]) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(b"error: " + json.dumps(error).encode() + b"\n\n")
                 self.wfile.write(b"data: [DONE]\n\n")
                 self.wfile.flush()
                 self.close_connection = True
@@ -286,8 +465,10 @@ if __name__ == "__main__":  # pragma: no cover - manual use
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--mimic", choices=MIMICS, default="openai")
+    parser.add_argument("--context", type=int, default=CONTEXT)
     args = parser.parse_args()
-    srv = OpenAIServer(port=args.port).start()
+    srv = OpenAIServer(port=args.port, mimic=args.mimic, context=args.context).start()
     print(f"serving on {srv.url} (Ctrl-C to stop)")
     try:
         while True:

@@ -113,6 +113,39 @@ def test_faults_end_in_one_clear_line(fault, requests, words, speech_clip, serve
     assert server.count == requests
 
 
+def test_a_refusal_inside_a_stream_reaches_the_user_in_one_line(speech_clip, shared_cache):
+    # llama.cpp's server, its context full by its own count (a token a character here), sends
+    # its refusal as an `error:` field of a stream that began with 200.
+    with OpenAIServer(
+        mimic="llama-server",
+        context=1200,
+        tokenize=lambda text: list(text.encode()),
+        tokenize_endpoint=False,
+    ) as llama:
+        proc = vctext_cli(
+            "ask",
+            str(speech_clip),
+            "Where to?",
+            "--perceivers",
+            "asr",
+            "--base-url",
+            llama.url,
+            "--context-tokens",
+            "1200",
+            "--max-tokens",
+            "64",
+            "--retries",
+            "3",
+            cache=shared_cache,
+        )
+        assert llama.count == 1 and len(llama.refused) == 1  # not retried
+    assert proc.returncode == 1 and proc.stdout == ""
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("vctext: error: the LLM server at ")
+    assert "exceeds the available context size (1200 tokens)" in line
+    assert "pass a smaller --context-tokens" in line and "stream ended" not in line
+
+
 def test_a_server_that_is_down_is_one_line_too(speech_clip, shared_cache):
     url = f"http://127.0.0.1:{free_port()}/v1"
     proc = vctext_cli(

@@ -48,12 +48,12 @@ def test_thirty_minutes_fit_an_8k_model_with_every_speech_line(half_hour):
 
 
 def test_cheap_steps_come_first(half_hour):
-    """A ten-minute video only loses reworded captions; tags and boxes stay."""
-    ten = long_video_text(10)
-    fitted = fit(ten, 8192 - 512 - 700)
+    """A six-minute video only loses reworded captions; tags and boxes stay."""
+    six = long_video_text(6)
+    fitted = fit(six, 8192 - 512 - 700)
     assert fitted.steps == ("repeats",)
     assert "tags:" in fitted.text and re.search(r"\[\d+,\d+,\d+,\d+\]", fitted.text)
-    assert quoted_speech(fitted.text) == spoken(ten)
+    assert quoted_speech(fitted.text) == spoken(six)
 
 
 def test_text_that_fits_is_left_alone():

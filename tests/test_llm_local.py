@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 from conftest import requires_media_tools
@@ -19,7 +22,28 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def local():
+def first_load(tmp_path_factory) -> subprocess.CompletedProcess:
+    """The bundled GGUF loaded for the first time (converted) by a process whose stderr is a
+    pipe, as under CI or `2> log`; the converted copy then serves this module's tests."""
+    from vctext.llm.local import _converted_dir, bundled_gguf
+
+    env = dict(os.environ)
+    if (_converted_dir(bundled_gguf()) / "config.json").is_file():  # converted already: again
+        env["VCTEXT_CACHE_DIR"] = str(tmp_path_factory.mktemp("llm-cache"))
+    code = "from vctext.llm import load_llm; load_llm('local', device='cpu').ensure_loaded()"
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=900
+    )
+
+
+def test_converting_the_gguf_draws_no_progress_bar_into_a_pipe(first_load):
+    assert first_load.returncode == 0, first_load.stderr[-2000:]
+    assert "de-quantizing" not in first_load.stderr and "%|" not in first_load.stderr
+    assert first_load.stdout == ""
+
+
+@pytest.fixture(scope="module")
+def local(first_load):
     """The bundled model with greedy decoding and short answers (loaded once, on first use)."""
     return load_llm("local", max_tokens=24, temperature=0)
 

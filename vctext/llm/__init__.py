@@ -15,10 +15,18 @@ from typing import Any
 
 from vctext import config
 from vctext.errors import ConfigError
-from vctext.llm.base import LLM, LLMOptions, Message, estimate_tokens, scrub
+from vctext.llm.base import (
+    LLM,
+    ContextLengthError,
+    LLMOptions,
+    Message,
+    estimate_tokens,
+    scrub,
+)
 
 __all__ = [
     "LLM",
+    "ContextLengthError",
     "LLMOptions",
     "Message",
     "BACKENDS",

@@ -3,7 +3,9 @@
 A backend implements ``load()`` (heavy imports live there), ``_stream(messages)`` and, when its
 errors need it, ``_fault(exc)``. The base class turns every failure into an :class:`LLMError`
 with a one-line message, retries timeouts, 429 and 5xx with backoff (honouring Retry-After), and
-scrubs API keys from anything it says.
+scrubs API keys from anything it says. A request that cannot succeed as sent (over the context,
+a bad key, an unknown model) is never retried; an over-long one raises
+:class:`ContextLengthError`, and the context size the server names is kept for the next fit.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ MAX_RETRY_WAIT = 60.0
 BACKOFF = 0.5
 #: Tokens a chat template adds around each message (role markers, separators), estimated.
 PER_MESSAGE_TOKENS = 6
+#: What :func:`estimate_tokens` adds on top of its per-piece count, for tokenizers it has not seen.
+ESTIMATE_MARGIN = 1.1
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,16 @@ class Fault:
     retryable: bool = False
     retry_after: float | None = None
     hint: str = ""
+    #: The server said the request is over its context, which is this many tokens (0: unsaid).
+    context: int | None = None
+
+
+class ContextLengthError(LLMError):
+    """The server refused the request as longer than its context (``context`` tokens, if said)."""
+
+    def __init__(self, message: str, context: int | None = None):
+        super().__init__(message)
+        self.context = context
 
 
 _KEY_LIKE = re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{6,}|(?<=Bearer )[A-Za-z0-9._\-]{8,}")
@@ -83,9 +97,57 @@ def one_line(text: str, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+_PIECE = re.compile(r"[A-Za-z]+|[ \t]+|\n+|[\x21-\x7e]|[^\x00-\x7f]")
+
+
 def estimate_tokens(text: str) -> int:
-    """About four characters a token: the fallback when no tokenizer is at hand."""
-    return math.ceil(len(text) / 4)
+    """Tokens ``text`` takes at most, about: the fallback when no tokenizer is at hand.
+
+    Counted per piece so that timestamps and other languages are not undercounted (four
+    characters a token is 40% short on a video's text for Llama-style tokenizers, which split
+    every digit): a run of letters takes a token per four, a digit or a sign one each, a space
+    before a word none, a letter outside ASCII one to four by script; plus a margin.
+    """
+    n = 0.0
+    for m in _PIECE.finditer(text):
+        piece = m.group()
+        first = piece[0]
+        if first.isascii() and first.isalpha():
+            n += math.ceil(len(piece) / 4)
+        elif first in " \t":
+            if piece != " " or not _word_follows(text, m.end()):
+                n += math.ceil(len(piece) / 4)
+        elif first == "\n" or first.isascii():
+            n += 1
+        else:
+            code = ord(first)
+            # Byte-level tokenizers spend more on scripts their vocabulary saw less of.
+            n += 2 if code < 0x250 else 1.5 if code < 0x800 else 2.5 if code < 0x10000 else 4
+    return math.ceil(n * ESTIMATE_MARGIN)
+
+
+def _word_follows(text: str, at: int) -> bool:
+    return at < len(text) and text[at].isascii() and text[at].isalpha()
+
+
+#: How servers say a request is over the context, and where the size is in what they say:
+#: OpenAI, vLLM and llama-cpp-python ("maximum context length is N tokens"), llama.cpp's
+#: llama-server ("exceeds the available context size (N tokens)").
+_CONTEXT_ERRORS = (
+    re.compile(r"maximum context length is (\d+)", re.I),
+    re.compile(r"available context size \((\d+) tokens?\)", re.I),
+    re.compile(r"exceeds? (?:the )?context window of (\d+)", re.I),
+    re.compile(r"context[_ ]length[_ ]exceeded|exceed_context_size", re.I),
+)
+
+
+def context_error(text: str) -> int | None:
+    """0 or the context size when ``text`` says a request is over the context, else None."""
+    for pattern in _CONTEXT_ERRORS:
+        m = pattern.search(text)
+        if m:
+            return int(m.group(1)) if m.groups() else 0
+    return None
 
 
 class LLM(ABC):
@@ -103,6 +165,8 @@ class LLM(ABC):
     def __init__(self, options: LLMOptions | None = None):
         self.options = options or LLMOptions()
         self.loaded = False
+        #: The context size a server named when it refused a request as too long.
+        self.server_limit: int | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.model!r}>"
@@ -115,9 +179,11 @@ class LLM(ABC):
 
     @property
     def context_tokens(self) -> int:
-        """The context window the text is fitted to: the setting, else the model's own."""
+        """The context window the text is fitted to: the setting, else the model's own; never
+        more than a server said it has when it refused a request."""
         self.ensure_loaded()
-        return self.options.context_tokens or self.default_context()
+        window = self.options.context_tokens or self.default_context()
+        return min(window, self.server_limit) if self.server_limit else window
 
     def default_context(self) -> int:
         return 8192
@@ -214,7 +280,13 @@ class LLM(ABC):
                     continue
                 tries = f" (after {attempt + 1} tries)" if attempt else ""
                 hint = f"; {fault.hint}" if fault.hint else ""
-                raise LLMError(self.scrub(one_line(fault.message + tries + hint, 400))) from None
+                message = self.scrub(one_line(fault.message.rstrip(".") + tries + hint, 400))
+                if fault.context is not None:
+                    if fault.context and fault.context < self.context_tokens:
+                        log.info("the server's context is %d tokens", fault.context)
+                        self.server_limit = fault.context
+                    raise ContextLengthError(message, fault.context or None) from None
+                raise LLMError(message) from None
 
     def complete(self, messages: list[Message]) -> str:
         """The whole answer as one string."""
@@ -258,6 +330,9 @@ def generic_fault(exc: Exception) -> Fault:
     status = _status(exc)
     name = type(exc).__name__
     text = one_line(exc) or name
+    context = context_error(text)
+    if context is not None:
+        return Fault(f"the LLM refused the request as too long: {text}", context=context)
     if status == 429 or "RateLimit" in name:
         wait = retry_after(getattr(getattr(exc, "response", None), "headers", None))
         return Fault(f"the LLM server is rate limiting requests (429): {text}", True, wait)

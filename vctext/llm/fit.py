@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from vctext.document import VideoText
 from vctext.errors import LLMError
-from vctext.llm.base import estimate_tokens
+from vctext.llm.base import ContextLengthError, estimate_tokens
 from vctext.llm.relevance import content_words, relevance_scores, segment_text
 from vctext.render import format_time, render
 from vctext.types import KINDS, Segment
@@ -301,6 +301,8 @@ def fit(
         try:
             summarized = _summarize(f, segments, summarize)
         except LLMError as exc:
+            if isinstance(exc, ContextLengthError) and exc.context:
+                raise  # the server named its context: the caller fits again to it
             log.warning("cannot summarize ranges (%s); leaving some out instead", exc)
             f.notes = [n for n in f.notes if "summarized" not in n]
         else:

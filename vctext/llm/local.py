@@ -15,7 +15,8 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
-from functools import lru_cache
+from contextlib import contextmanager
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,26 @@ def _quiet_transformers() -> None:
     hf_logging.set_verbosity_error()
 
 
+@contextmanager
+def _conversion_bar_on_a_terminal_only() -> Iterator[None]:
+    """transformers draws its GGUF conversion bar with a plain tqdm that its own switch does not
+    reach: keep it for someone watching a terminal, out of logs and pipes."""
+    try:
+        from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:
+        yield
+        return
+    bar = getattr(gguf_utils, "tqdm", None)
+    if bar is None:
+        yield
+        return
+    gguf_utils.tqdm = partial(bar, disable=None)  # None: off unless stderr is a TTY
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = bar
+
+
 @lru_cache(maxsize=2)
 def load_model(reference: str, device: str) -> tuple[Any, Any]:
     """(tokenizer, model) for a Hugging Face id, a folder or a ``.gguf`` file; kept in memory."""
@@ -103,8 +124,9 @@ def _load_gguf(gguf: Path) -> tuple[Any, Any]:
             AutoModelForCausalLM.from_pretrained(str(converted)),
         )
     log.info("converting %s for transformers (once; kept in %s)", gguf.name, converted)
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    with _conversion_bar_on_a_terminal_only():
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     _keep(tokenizer, model, converted)
     return tokenizer, model
 

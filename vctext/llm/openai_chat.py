@@ -1,9 +1,15 @@
-"""OpenAI or any OpenAI-compatible server (vLLM, llama.cpp, Ollama, ...) via the official client."""
+"""OpenAI or any OpenAI-compatible server (vLLM, llama.cpp, Ollama, ...) via the official client.
+
+Tokens are counted with tiktoken for OpenAI's models and with a server's own tokenize endpoint
+when it has one (llama-cpp-python, llama.cpp's llama-server, vLLM); otherwise they are estimated
+on the high side. A server's context size is read from its model list or ``/props``.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -12,6 +18,7 @@ from vctext.llm.base import (
     LLM,
     Fault,
     Message,
+    context_error,
     estimate_tokens,
     generic_fault,
     one_line,
@@ -36,6 +43,29 @@ CONTEXTS = {
     "o3": 200_000,
     "o4": 200_000,
 }
+
+#: Tokenize endpoints of compatible servers, at the server's root (not under /v1): the path,
+#: the request body for a text, and how to read the count from the answer.
+TOKENIZERS: tuple[tuple[str, Callable[[str, str], dict], Callable[[Any], Any]], ...] = (
+    # llama-cpp-python[server]
+    (
+        "/extras/tokenize/count",
+        lambda text, model: {"input": text, "model": model},
+        lambda r: r["count"],
+    ),
+    # llama.cpp's llama-server
+    (
+        "/tokenize",
+        lambda text, model: {"content": text, "add_special": False},
+        lambda r: len(r["tokens"]),
+    ),
+    # vLLM
+    (
+        "/tokenize",
+        lambda text, model: {"model": model, "prompt": text, "add_special_tokens": False},
+        lambda r: r["count"],
+    ),
+)
 
 
 @lru_cache(maxsize=8)
@@ -66,6 +96,9 @@ class OpenAIChat(LLM):
         self._client = None
         self._model = self.options.model
         self._server_context: int | None = None
+        self._tokenizer: tuple | None = None  # one of TOKENIZERS, once a server answered it
+        self._tokenizer_probed = False
+        self._server_count = lru_cache(maxsize=512)(self._count_on_server)
 
     @property
     def model(self) -> str:
@@ -88,9 +121,17 @@ class OpenAIChat(LLM):
         )
         if self.options.base_url:
             self._ask_server()
+        if self._server_context:  # a server's own context is a hard limit, whatever is set
+            self.server_limit = self._server_context
+            if self.options.context_tokens > self._server_context:
+                log.warning(
+                    "the LLM server's context is %d tokens; using that, not --context-tokens %d",
+                    self._server_context,
+                    self.options.context_tokens,
+                )
 
     def _ask_server(self) -> None:
-        """A compatible server's model list: its default model and context length, if it says."""
+        """A compatible server's default model and context size, where it says them."""
         try:
             models = list(
                 self._client.with_options(timeout=min(self.options.timeout, 10)).models.list()
@@ -98,9 +139,7 @@ class OpenAIChat(LLM):
         except Exception as exc:  # noqa: BLE001 - optional; the chat call reports real trouble
             log.debug("no model list from the server: %s", self.scrub(one_line(exc)))
             return
-        if not models:
-            return
-        if not self._model:
+        if models and not self._model:
             self._model = models[0].id
             log.info("using the server's model %s", self._model)
         for m in models:
@@ -110,6 +149,55 @@ class OpenAIChat(LLM):
                     if isinstance(extra.get(key), int) and extra[key] > 0:
                         self._server_context = extra[key]
                         return
+        # llama.cpp's llama-server gives the context of one slot (what a request may use) in
+        # /props; its model list has only the context the model was trained with.
+        props = self._server_json("GET", "/props") or {}
+        settings = props.get("default_generation_settings")
+        n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
+        if isinstance(n_ctx, int) and n_ctx > 0:
+            self._server_context = n_ctx
+        if self._server_context:
+            log.info("the server's context is %d tokens", self._server_context)
+
+    @property
+    def _root(self) -> str:
+        """The server's root URL: extras such as tokenize live beside /v1, not under it."""
+        root = self.options.base_url.rstrip("/")
+        return root.removesuffix("/v1")
+
+    def _server_json(self, method: str, path: str, body: dict | None = None) -> Any:
+        """A JSON answer from the server's root, or None when it has no such endpoint."""
+        try:
+            client = self._client.with_options(timeout=min(self.options.timeout, 10))
+            call = client.get if method == "GET" else client.post
+            extra = {} if body is None else {"body": body}
+            answer = call(self._root + path, cast_to=object, **extra)
+        except Exception as exc:  # noqa: BLE001 - optional endpoints; a missing one is normal
+            log.debug("no %s %s on the server: %s", method, path, self.scrub(one_line(exc, 120)))
+            return None
+        return answer if isinstance(answer, dict) else None
+
+    def _count_on_server(self, text: str) -> int | None:
+        """Tokens in ``text`` by the server's own tokenizer; None when it has no endpoint."""
+        candidates = [self._tokenizer] if self._tokenizer_probed else list(TOKENIZERS)
+        for tokenizer in candidates:
+            if tokenizer is None:
+                continue
+            path, body, read = tokenizer
+            answer = self._server_json("POST", path, body(text, self.model))
+            try:
+                count = read(answer)
+            except (KeyError, TypeError):
+                continue
+            if isinstance(count, int) and (count > 0 or not text.strip()):
+                if not self._tokenizer_probed:
+                    log.info("counting tokens with the server's %s", path)
+                self._tokenizer, self._tokenizer_probed = tokenizer, True
+                return count
+        if not self._tokenizer_probed:
+            log.info("the server has no tokenize endpoint; estimating tokens on the high side")
+            self._tokenizer_probed = True
+        return None
 
     def default_context(self) -> int:
         if self._server_context:
@@ -118,6 +206,11 @@ class OpenAIChat(LLM):
         return CONTEXTS[best] if best else 8192
 
     def count_tokens(self, text: str) -> int:
+        self.ensure_loaded()
+        if self.options.base_url and (self._tokenizer or not self._tokenizer_probed):
+            count = self._server_count(text)
+            if count is not None:
+                return count
         # tiktoken knows OpenAI's models; another server's model has its own tokenizer, and
         # fetching tiktoken's tables for it would only buy a different estimate.
         if self.options.base_url and not any(self.model.startswith(p) for p in CONTEXTS):
@@ -135,18 +228,26 @@ class OpenAIChat(LLM):
         }
 
     def _stream(self, messages: list[Message]) -> Iterator[str]:
-        stream = self._client.chat.completions.create(
-            messages=[m.to_json() for m in messages], stream=True, **self._request()
-        )
-        events = 0
-        with stream:
-            for event in stream:
+        # The raw event stream, read here: llama.cpp's server sends an error inside a stream as
+        # an `error:` field, which the client's own reader skips without a word.
+        create = self._client.chat.completions.with_streaming_response.create
+        with create(messages=[m.to_json() for m in messages], stream=True, **self._request()) as r:
+            events = 0
+            for kind, data in server_sent_events(r.iter_lines()):
+                if data.strip() == "[DONE]":
+                    break
+                event = json.loads(data)
+                if kind == "error" or (isinstance(event, dict) and event.get("error")):
+                    raise StreamError(
+                        event.get("error", event) if isinstance(event, dict) else event
+                    )
                 events += 1
-                choices = getattr(event, "choices", None)
-                if choices is None:
+                choices = event.get("choices") if isinstance(event, dict) else None
+                if not isinstance(choices, list):
                     raise MalformedAnswer("a stream event without choices")
-                if choices and choices[0].delta is not None and choices[0].delta.content:
-                    yield choices[0].delta.content
+                delta = (choices[0] or {}).get("delta") if choices else None
+                if isinstance(delta, dict) and isinstance(delta.get("content"), str):
+                    yield delta["content"]
         if not events:
             raise MalformedAnswer("the stream ended without a single event")
 
@@ -189,14 +290,27 @@ class OpenAIChat(LLM):
             return Fault(
                 "cannot reach OpenAI", True, hint="check the network connection, or use --llm local"
             )
-        if isinstance(exc, openai.APIStatusError):
+        if isinstance(exc, StreamError | openai.APIStatusError):
             status = exc.status_code
             detail = _error_detail(exc)
+            context = context_error(f"{detail} {_error_code(exc)}")
+            if context is not None:  # the same request can only fail again
+                return Fault(
+                    f"{where} refused the request as longer than its context ({status}): {detail}",
+                    context=context,
+                    hint=(
+                        f"its context is {context} tokens: pass --context-tokens {context}"
+                        if context and context < self.context_tokens
+                        else "it counts more tokens than vctext did: pass a smaller "
+                        "--context-tokens"
+                    ),
+                )
             if status == 429:
+                response = getattr(exc, "response", None)
                 return Fault(
                     f"{where} is rate limiting requests (429): {detail}",
                     True,
-                    retry_after(exc.response.headers),
+                    retry_after(getattr(response, "headers", None)),
                 )
             if status >= 500:
                 return Fault(f"{where} failed ({status}): {detail}", True)
@@ -222,10 +336,53 @@ class MalformedAnswer(Exception):
     """The server answered 200, but not with a chat completion."""
 
 
-def _error_detail(exc: Any) -> str:
+class StreamError(Exception):
+    """The server reported an error inside a stream it had begun with 200."""
+
+    def __init__(self, body: Any):
+        self.body = body
+        code = body.get("code") if isinstance(body, dict) else None
+        # llama.cpp puts the HTTP status it would have sent in "code"; others give a word.
+        self.status_code = code if isinstance(code, int) and code >= 400 else 500
+        message = body.get("message") if isinstance(body, dict) else body
+        super().__init__(str(message or "an error inside the stream"))
+
+
+def server_sent_events(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """(kind, data) for each event of a text/event-stream; kind is "error" for an ``error:``
+    field (llama.cpp) or an ``event: error`` (others), else "data"."""
+    kind, data = "data", []
+    for line in lines:
+        if not line:
+            if data:
+                yield kind, "\n".join(data)
+            kind, data = "data", []
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "event" and value == "error":
+            kind = "error"
+        elif name in ("data", "error"):
+            kind = "error" if name == "error" else kind
+            data.append(value)
+    if data:
+        yield kind, "\n".join(data)
+
+
+def _error_body(exc: Any) -> Any:
     body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict) and error.get("message"):
-            return one_line(error["message"], 200)
-    return one_line(getattr(exc, "message", "") or type(exc).__name__, 200)
+    return body.get("error", body) if isinstance(body, dict) else body
+
+
+def _error_detail(exc: Any) -> str:
+    error = _error_body(exc)
+    if isinstance(error, dict) and error.get("message"):
+        return one_line(error["message"], 200)
+    return one_line(getattr(exc, "message", "") or str(exc) or type(exc).__name__, 200)
+
+
+def _error_code(exc: Any) -> str:
+    error = _error_body(exc)
+    if not isinstance(error, dict):
+        return ""
+    return " ".join(str(error.get(k) or "") for k in ("code", "type"))

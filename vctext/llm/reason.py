@@ -9,11 +9,11 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from vctext.document import VideoText
 from vctext.llm import LLM_SETTINGS, load_llm
-from vctext.llm.base import LLM, Message
+from vctext.llm.base import LLM, ContextLengthError, Message
 from vctext.llm.fit import Fitted, Summarizer, fit
 from vctext.llm.prompts import build_messages, escape_evidence, fill, load_prompt, system_prompt
 from vctext.llm.relevance import content_words, relevance, segment_text
@@ -28,6 +28,7 @@ CHAT_HISTORY_SHARE = 0.25
 MARGIN = 0.97
 _STAMP = re.compile(r"\b(?:(\d{1,2}):)?(\d{1,2}):(\d{2})\b")
 _LLM_KEYS = {*LLM_SETTINGS, "model", "timeout", "retries"}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,29 @@ def fit_for(doc: VideoText, llm: LLM, question: str | None, history_share: float
     return fitted
 
 
+def _refitting(llm: LLM, attempt: Callable[[], T]) -> T:
+    """``attempt()`` (which fits the text to ``llm.context_tokens`` and calls the LLM); once more
+    when the server refused it as too long and named a smaller context than it was fitted to."""
+    window = llm.context_tokens
+    try:
+        return attempt()
+    except ContextLengthError:
+        if llm.context_tokens >= window:
+            raise
+        _refit_note(llm, window)
+        return attempt()
+
+
+def _refit_note(llm: LLM, window: int) -> None:
+    log.warning(
+        "the LLM server's context is %d tokens, not %d: fitting the video's text to it again "
+        "(pass --context-tokens %d to skip this)",
+        llm.context_tokens,
+        window,
+        llm.context_tokens,
+    )
+
+
 def relied_on(
     answer: str, question: str, segments: list[Segment], limit: int = 5
 ) -> list[Evidence]:
@@ -210,13 +234,17 @@ def ask(
     describe_opts, llm_opts = split_options(options)
     doc = video_text(video, **describe_opts)
     model = load_llm(llm, **llm_opts)
-    fitted = fit_for(doc, model, question)
-    pieces = []
-    for piece in model.stream(build_messages(fitted.text, [], question)):
-        pieces.append(piece)
-        if on_text:
-            on_text(piece)
-    return _answer(question, "".join(pieces).strip(), fitted, model)
+
+    def attempt() -> Answer:
+        fitted = fit_for(doc, model, question)
+        pieces = []
+        for piece in model.stream(build_messages(fitted.text, [], question)):
+            pieces.append(piece)
+            if on_text:
+                on_text(piece)
+        return _answer(question, "".join(pieces).strip(), fitted, model)
+
+    return _refitting(model, attempt)
 
 
 def narrate(video: str | os.PathLike | VideoText, llm: Any = None, **options: Any) -> str:
@@ -225,8 +253,10 @@ def narrate(video: str | os.PathLike | VideoText, llm: Any = None, **options: An
     doc = video_text(video, **describe_opts)
     model = load_llm(llm, **llm_opts)
     instruction = load_prompt("narrate.txt")
-    fitted = fit_for(doc, model, None)
-    return model.complete(build_messages(fitted.text, [], instruction))
+    return _refitting(
+        model,
+        lambda: model.complete(build_messages(fit_for(doc, model, None).text, [], instruction)),
+    )
 
 
 class Chat:
@@ -266,10 +296,19 @@ class Chat:
 
     def send(self, question: str) -> Iterator[str]:
         """Stream the answer; the turn joins the history once it is complete."""
-        pieces = []
-        for piece in self.llm.stream(self.messages(question)):
-            pieces.append(piece)
-            yield piece
+        pieces: list[str] = []
+        for retry in (False, True):
+            window = self.llm.context_tokens
+            try:
+                for piece in self.llm.stream(self.messages(question)):
+                    pieces.append(piece)
+                    yield piece
+                break
+            except ContextLengthError:
+                if retry or pieces or self.llm.context_tokens >= window:
+                    raise
+                _refit_note(self.llm, window)
+                self._fitted = None
         text = "".join(pieces).strip()
         self.history += [Message("user", question), Message("assistant", text)]
         self.last = _answer(question, text, self.fitted, self.llm)
