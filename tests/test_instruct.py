@@ -7,12 +7,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from conftest import make_video, requires_media_tools, speak
 
+from vctext.errors import PARTIAL_EXIT
 from vctext.instruct_data import (
     BRIEF_MAX_WORDS,
     KINDS,
@@ -139,7 +141,7 @@ def test_a_batch_makes_valid_records_and_reports_a_corrupt_file(
     (batch / "broken.mp4").write_bytes(b"this is not a video" * 100)
     out = tmp_path / "data.jsonl"
     proc = run_cli(command(server, out, batch, extra=("--workers", "3")), shared_cache)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == PARTIAL_EXIT, proc.stderr  # written, but one video failed
     got = records(out)
     assert len(got) == 9 and len({r["id"] for r in got}) == 9
     for record in got:
@@ -243,6 +245,108 @@ def test_killed_run_resumes_without_loss_or_duplicates(clips, shared_cache, tmp_
     assert f"{9 - lines} written, {lines} skipped" in rerun.stderr
 
 
+RECORD = {"id": "0123456789abcdef-conversation", "task": "conversation", "conversations": []}
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"a": 1}',  # no final newline: it looked like a record torn by a kill
+        b'{"a": 1}\n',
+        b"my notes\nno newline at the end",
+        # our records, then an unfinished one, but no state file says vctext wrote it
+        json.dumps(RECORD).encode() + b'\n{"id": "0123',
+    ],
+    ids=["json-no-newline", "json", "text", "records-torn-no-state"],
+)
+def test_a_file_vctext_did_not_write_is_left_untouched(content, server, tmp_path):
+    out = tmp_path / "x.json"
+    out.write_bytes(content)
+    before = sorted(tmp_path.iterdir())
+    proc = run_cli(command(server, out, tmp_path / "clip.mp4"), tmp_path / "cache")
+    assert proc.returncode != 0
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "x.json" in proc.stderr and "choose another -o or delete it" in proc.stderr
+    assert out.read_bytes() == content
+    assert sorted(tmp_path.iterdir()) == before  # no state, failures or lock file either
+    assert server.count == 0
+
+
+class GatedServer(ScriptedServer):
+    """Holds every answer until the test opens the gate."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.gate = threading.Event()
+
+    def answer(self, body):
+        self.gate.wait(60)
+        return super().answer(body)
+
+
+@requires_media_tools
+def test_a_second_run_on_the_same_output_is_refused_while_the_first_writes(
+    clips, shared_cache, tmp_path
+):
+    out = tmp_path / "data.jsonl"
+    env = {**os.environ, "OPENAI_API_KEY": KEY, "VCTEXT_CACHE_DIR": str(shared_cache)}
+    with GatedServer() as gated:
+        args = command(gated, out, clips / "clip0.mp4", extra=("--workers", "1"))
+        first = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 90
+            while gated.count < 1:  # the first run is waiting on its first answer
+                assert first.poll() is None, first.stderr.read()
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+            asked = gated.count
+            gated.gate.set()
+            assert first.wait(timeout=90) == 0, first.stderr.read()
+        finally:
+            gated.gate.set()
+            if first.poll() is None:
+                first.kill()
+                first.wait()
+    assert second.returncode != 0
+    assert second.stderr.strip().splitlines() == [
+        f"vctext: error: another vctext instruct is writing '{out}'; wait for it or choose "
+        "another -o"
+    ], second.stderr
+    assert asked == 1  # the refused run asked the LLM nothing
+    got = records(out)
+    assert len(got) == len(KINDS) and len({r["id"] for r in got}) == len(KINDS)
+    assert gated.count == len(KINDS)
+    assert not out.with_name("data.lock").exists()
+    again = run_cli(args, shared_cache)  # the lock went with the first run
+    assert again.returncode == 0, again.stderr
+    assert f"0 written, {len(KINDS)} skipped" in again.stderr
+
+
+@requires_media_tools
+def test_a_rerun_drops_duplicates_an_older_version_wrote(clips, shared_cache, server, tmp_path):
+    out = tmp_path / "data.jsonl"
+    args = command(server, out, clips / "clip1.mp4")
+    assert run_cli(args, shared_cache).returncode == 0
+    first = out.read_bytes()
+    # As two runs at once used to leave it: every record twice, the second copies different.
+    twice = [json.loads(line) for line in first.splitlines()]
+    for record in twice:
+        record["conversations"][-1]["value"] += " (second copy)"
+    out.write_bytes(first + b"".join(json.dumps(r).encode() + b"\n" for r in twice))
+    out.chmod(0o640)
+    asked = server.count
+    rerun = run_cli(args, shared_cache)
+    assert rerun.returncode == 0, rerun.stderr
+    notes = [line for line in rerun.stderr.splitlines() if "duplicate records" in line]
+    assert len(notes) == 1 and f"dropping {len(KINDS)} duplicate records" in notes[0]
+    assert out.read_bytes() == first  # the first of each video + task kept, in its place
+    assert out.stat().st_mode & 0o777 == 0o640
+    assert server.count == asked  # nothing made again
+    assert f"0 written, {len(KINDS)} skipped" in rerun.stderr
+    assert "duplicate records" not in run_cli(args, shared_cache).stderr  # repaired for good
+
+
 @requires_media_tools
 def test_brief_records_use_brief_instructions_and_stay_short(clips, shared_cache, server, tmp_path):
     server.scripts["brief"] += [STORY]  # a whole story where a summary was asked: tried again
@@ -332,7 +436,7 @@ def test_ray_engine_makes_the_same_records_as_local(clips, shared_cache, server,
         ),
         shared_cache,
     )
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == PARTIAL_EXIT, proc.stderr  # missing.mp4 failed
     assert sorted(records(distributed), key=lambda r: r["id"]) == sorted(
         records(local), key=lambda r: r["id"]
     )

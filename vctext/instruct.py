@@ -7,7 +7,8 @@ Each video is perceived once (through the cache); its LLM calls run on ``workers
 The output is append-only, each record fsynced, and the records already in it are skipped, so a
 run killed at any moment and started again loses nothing and writes nothing twice. A state file
 beside it (``OUT.state.sqlite``) keeps each item's last outcome; failures go to
-``OUT.failures.jsonl`` and are tried again on the next run.
+``OUT.failures.jsonl`` and are tried again on the next run. One run at a time writes an output,
+and only one vctext wrote (:mod:`vctext.instruct_output`).
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from vctext.instruct_data import (
     task_messages,
     validate_record,
 )
+from vctext.instruct_output import OutputLock, RecordWriter, State, sibling, state_path
 from vctext.llm.base import LLM, one_line
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class InstructReport:
     total: int = 0
     written: int = 0
     skipped: int = 0
+    duplicates: int = 0  # records found twice in the output, dropped when it was opened
     failures: list[Failure] = field(default_factory=list)
     calls: int = 0
     prompt_tokens: int = 0
@@ -99,90 +101,6 @@ class InstructReport:
         }
 
 
-def sibling(output: Path, suffix: str) -> Path:
-    """``data.jsonl`` → ``data.<suffix>``."""
-    return output.with_name(output.name.removesuffix(".jsonl") + suffix)
-
-
-class RecordWriter:
-    """Append-only JSONL, one fsync per record; a torn last line is dropped on open."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._created = not path.exists()
-        self.ids = self._recover()
-        self._file = open(path, "ab")
-
-    def _recover(self) -> set[str]:
-        if not self.path.exists():
-            return set()
-        data = self.path.read_bytes()
-        end = data.rfind(b"\n") + 1
-        if end < len(data):  # killed mid-write: the partial line was never a record
-            log.warning("dropping a torn last line from %s", self.path)
-            with open(self.path, "r+b") as f:
-                f.truncate(end)
-                f.flush()
-                os.fsync(f.fileno())
-        ids = set()
-        for n, line in enumerate(data[:end].splitlines(), 1):
-            try:
-                ids.add(json.loads(line)["id"])
-            except (ValueError, KeyError, TypeError):
-                raise InputError(
-                    f"{self.path} line {n} is not a vctext record; write to a new file"
-                ) from None
-        return ids
-
-    def write(self, record: dict[str, Any]) -> None:
-        self._file.write((json.dumps(record, ensure_ascii=False) + "\n").encode())
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self.ids.add(record["id"])
-
-    def close(self) -> None:
-        self._file.close()
-        if self._created and not self.ids:  # nothing written: leave no empty output behind
-            self.path.unlink(missing_ok=True)
-
-
-class State:
-    """Each item's last outcome, keyed by video sha256 + task; the JSONL has the final word."""
-
-    def __init__(self, path: Path, done: set[str]):
-        self._db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-        self._db.executescript(
-            """
-            CREATE TABLE IF NOT EXISTS items (
-                key TEXT PRIMARY KEY, path TEXT, task TEXT, status TEXT NOT NULL,
-                reason TEXT, attempts INTEGER NOT NULL DEFAULT 0, updated REAL NOT NULL);
-            """
-        )
-        # A record written just before a kill may not be marked yet; one marked but missing from
-        # the file (the file was edited) must be made again.
-        now = time.time()
-        for key in done:
-            self._db.execute(
-                "INSERT INTO items (key, status, updated) VALUES (?, 'done', ?) "
-                "ON CONFLICT(key) DO UPDATE SET status = 'done'",
-                (key, now),
-            )
-        marked = {r[0] for r in self._db.execute("SELECT key FROM items WHERE status = 'done'")}
-        for key in marked - done:
-            self._db.execute("UPDATE items SET status = 'lost' WHERE key = ?", (key,))
-
-    def mark(self, key: str, path: str, task: str, status: str, reason: str = "") -> None:
-        self._db.execute(
-            "INSERT INTO items VALUES (?, ?, ?, ?, ?, 1, ?) ON CONFLICT(key) DO UPDATE SET "
-            "path = excluded.path, task = excluded.task, status = excluded.status, "
-            "reason = excluded.reason, attempts = attempts + 1, updated = excluded.updated",
-            (key, path, task, status, reason, time.time()),
-        )
-
-    def close(self) -> None:
-        self._db.close()
-
-
 class _Run:
     """One batch's shared end: skips, the single writer, the state file, failures, counts."""
 
@@ -193,17 +111,17 @@ class _Run:
         prompts: dict[str, str],
         retries: int,
         progress: Progress | None,
+        writer: RecordWriter,
     ):
         self.llm, self.report, self.prompts = llm, report, prompts
         self.retries, self.progress = retries, progress
         self.lock = threading.Lock()
-        self.writer = RecordWriter(report.output)
-        self.state = State(sibling(report.output, ".state.sqlite"), set(self.writer.ids))
+        self.writer = writer
+        self.state = State(state_path(report.output), set(writer.ids))
         self.failures_file = open(report.failures_path, "w", encoding="utf-8")
         self.submitted: set[str] = set()
 
     def close(self) -> None:
-        self.writer.close()
         self.state.close()
         self.failures_file.close()
 
@@ -363,31 +281,40 @@ def generate(
     kinds = kinds_of(tasks)  # the units of work, each its own record, LLM job and state row
     texts = {kind: prompt_text(kind, prompts or {}) for kind in kinds}
     describe_opts, llm_opts = split_options(options)
-    model = load_llm(llm, **llm_opts)
-    model.ensure_loaded()
     if batch["engine"] == "ray" and llm is not None and not isinstance(llm, str):
         raise ConfigError("--engine ray builds the LLM on each worker: give llm as a name")
-    workers = batch["workers"] if model.name == "openai" else 1  # local models run one at a time
-    report = InstructReport(out, sibling(out, ".failures.jsonl"), total=len(items) * len(kinds))
-    report.model = model.model
-    run = _Run(model, report, texts, batch["instruct_retries"], progress)
-    run.tick()
-    hashes = Cache() if describe_opts.get("cache", True) else None
-    try:
-        jobs = _jobs(run, items, kinds, hashes)
-        if batch["engine"] == "ray":
-            from vctext.instruct_ray import run_ray
-
-            address = batch["ray_address"] or os.environ.get("RAY_ADDRESS", "")
-            run_ray(run, jobs, describe_opts, (llm, llm_opts), address, batch["workers"])
-        else:
-            _run_local(run, jobs, describe_opts, workers)
-    finally:
+    with ExitStack() as stack:
+        # One run per output, from before its file is read until after its last record (the
+        # Ray engine's records too: they are written here); a file vctext did not write is
+        # refused before anything is loaded.
+        stack.enter_context(OutputLock(out))
+        writer = RecordWriter(out)
+        stack.callback(writer.close)
+        model = load_llm(llm, **llm_opts)
+        model.ensure_loaded()
+        report = InstructReport(out, sibling(out, ".failures.jsonl"), total=len(items) * len(kinds))
+        report.model, report.duplicates = model.model, writer.duplicates
+        run = _Run(model, report, texts, batch["instruct_retries"], progress, writer)
+        stack.callback(run.close)
+        run.tick()
+        hashes = Cache() if describe_opts.get("cache", True) else None
         if hashes:
-            hashes.close()
-        run.close()
-    report.cost = cost(report.model, report.prompt_tokens, report.completion_tokens, prices)
+            stack.callback(hashes.close)
+        _run_jobs(run, _jobs(run, items, kinds, hashes), describe_opts, llm, llm_opts, batch)
+        report.cost = cost(report.model, report.prompt_tokens, report.completion_tokens, prices)
     return report
+
+
+def _run_jobs(run: _Run, jobs, describe_opts, llm, llm_opts, batch: dict[str, Any]) -> None:
+    """The jobs on this machine's threads, or as Ray tasks; either way records come back here."""
+    workers = batch["workers"] if run.llm.name == "openai" else 1  # local models: one at a time
+    if batch["engine"] == "ray":
+        from vctext.instruct_ray import run_ray
+
+        address = batch["ray_address"] or os.environ.get("RAY_ADDRESS", "")
+        run_ray(run, jobs, describe_opts, (llm, llm_opts), address, batch["workers"])
+    else:
+        _run_local(run, jobs, describe_opts, workers)
 
 
 def _jobs(run: _Run, items: list[Item], tasks: tuple[str, ...], hashes: Any):
