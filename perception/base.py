@@ -17,6 +17,7 @@ from enum import Enum
 from typing import Any, ClassVar
 
 from vctext.errors import ConfigError, DependencyError
+from vctext.quiet import import_quietly, stdout_to_stderr
 from vctext.types import AudioChunk, Frame, Observation
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,9 @@ class Perceiver(ABC):
     def ensure_loaded(self) -> None:
         if not self.loaded:
             log.info("loading %s (%s) on %s", self.kind, self.source, self.options.device)
-            self.load()
+            # Libraries announce themselves on first load; stdout is for vctext's results.
+            with stdout_to_stderr():
+                self.load()
             self.loaded = True
 
     @abstractmethod
@@ -133,9 +136,9 @@ class Perceiver(ABC):
         self.loaded = False
 
     def require(self, module: str) -> Any:
-        """Import an optional dependency or raise an error naming the extra to install."""
+        """Import an optional dependency (chatter to stderr) or raise an error naming the extra."""
         try:
-            return importlib.import_module(module)
+            return import_quietly(module)
         except ImportError as exc:
             raise DependencyError(
                 f"the {self.kind} backend '{self.backend}'", self.extra, module

@@ -1,9 +1,12 @@
 """A plain caption written from what the other perceivers saw, for when no captioner is installed.
 
-No captioner weights ship on PyPI, so the offline profile composes one line per sampled frame from
-that frame's objects, tags and text on screen: "a streetcar with a person, 2 cars and a bicycle;
-text on screen: "GATE 7"". Every word comes from an observation: nothing is guessed, and
-``source`` ("composed:...") says the line was written, not seen by a captioning model.
+No captioner weights ship on PyPI, so the offline profile composes a line per sampled frame that
+puts the frame's scene (its top tag) together with its objects: "a streetcar with a person, 2 cars
+and a bicycle". Every word comes from an observation: nothing is guessed, and ``source``
+("composed:...") says the line was written, not seen by a captioning model.
+
+A range shows its tags, objects and on-screen text on lines of their own, so a caption that would
+only repeat one of them (just the scene, just the objects, the text on screen) is not written.
 """
 
 from __future__ import annotations
@@ -22,12 +25,12 @@ MODELS: list[ModelSpec] = [
         0,
         "Apache-2.0",
         profiles=("offline",),
-        note="no model: a sentence from the detect, tags and ocr observations",
+        note="no model: a sentence from the tags and detect observations",
     ),
 ]
 
 #: Kinds a composed caption reads, in the order they appear in it.
-READS = ("tags", "detect", "ocr")
+READS = ("tags", "detect")
 _PLURALS = {
     "person": "people",
     "mouse": "mice",
@@ -58,28 +61,19 @@ def listing(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def sentence(
-    tags: list[str], objects: Counter, texts: list[str], max_objects: int = 5, max_texts: int = 3
-) -> str:
-    """One frame's caption; empty when the frame gave nothing to say."""
+def sentence(tags: list[str], objects: Counter, max_objects: int = 5) -> str:
+    """One frame's caption: its scene with the objects in it; empty when it would say no more
+    than the range's tags or objects line does on its own."""
     named = [plural(label, n) for label, n in objects.most_common(max_objects)]
     # A tag that repeats a detected object adds nothing: "a car with a car".
     scene = next((t for t in tags if t.lower() not in {k.lower() for k in objects}), None)
-    parts = []
-    if scene and named:
-        parts.append(f"{plural(scene, 1)} with {listing(named)}")
-    elif named:
-        parts.append(listing(named))
-    elif scene:
-        parts.append(plural(scene, 1))
-    if texts:
-        shown = " ".join(f'"{t}"' for t in texts[:max_texts])
-        parts.append(f"text on screen: {shown}")
-    return "; ".join(parts)
+    if not (scene and named):
+        return ""
+    return f"{plural(scene, 1)} with {listing(named)}"
 
 
 def compose(observations: list[Observation], source: str) -> list[Observation]:
-    """A caption at every frame time that has tags, objects or text (instants, like the inputs)."""
+    """A caption at every frame time with a scene and objects (instants, like the inputs)."""
     frames: dict[float, dict[str, list[Observation]]] = defaultdict(lambda: defaultdict(list))
     for o in observations:
         if o.kind in READS and o.end <= o.start:
@@ -89,8 +83,7 @@ def compose(observations: list[Observation], source: str) -> list[Observation]:
         seen = frames[time]
         tags = [o.text for o in sorted(seen["tags"], key=lambda o: -(o.score or 0.0))]
         objects = Counter(o.text for o in seen["detect"])
-        texts = list(dict.fromkeys(o.text for o in seen["ocr"]))
-        text = sentence(tags, objects, texts)
+        text = sentence(tags, objects)
         if text:
             out.append(
                 Observation(

@@ -1,16 +1,73 @@
-"""Shared fixtures: no network, an isolated cache and config, clips made with ffmpeg/espeak."""
+"""Shared fixtures: no network, a brand-new home, an isolated cache and config, clips made with
+ffmpeg/espeak."""
 
 from __future__ import annotations
 
+import atexit
+import os
 import shutil
+import site
 import socket
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
 FFMPEG = shutil.which("ffmpeg")
 ESPEAK = shutil.which("espeak-ng")
+
+
+# -- every run is a first run: a fresh, empty home and library config dirs ------------------------
+
+#: Where each variable points inside a fresh home; libraries write their settings and caches
+#: there on first use (ultralytics announces its settings file), as on a brand-new machine.
+FRESH_HOME_DIRS = {
+    "XDG_CONFIG_HOME": ".config",
+    "XDG_CACHE_HOME": ".cache",
+    "XDG_DATA_HOME": ".local/share",
+    "XDG_STATE_HOME": ".local/state",
+    "YOLO_CONFIG_DIR": ".config",  # ultralytics adds "Ultralytics"
+    "MPLCONFIGDIR": ".config/matplotlib",
+    "HF_HOME": ".cache/huggingface",
+    "TORCH_HOME": ".cache/torch",
+}
+#: Variables that move the Hugging Face cache out of HF_HOME.
+HUB_CACHE_VARS = ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "TRANSFORMERS_CACHE")
+
+
+def fresh_home_env(home: Path, base: dict | None = None) -> dict:
+    """``base`` (default: this environment) as on a machine where nothing ever ran, at ``home``."""
+    env = dict(os.environ if base is None else base)
+    env["HOME"] = str(home)
+    env.update({name: str(home / sub) for name, sub in FRESH_HOME_DIRS.items()})
+    for name in HUB_CACHE_VARS:
+        env.pop(name, None)
+    return env
+
+
+def _fresh_session_home() -> None:
+    """Point this process and everything it starts at a new empty home (set at import, so
+    subprocesses inherit it); hub tests keep the real Hugging Face cache, which they read."""
+    keep = {"PYTHONUSERBASE": site.getuserbase()}  # packages installed with --user stay found
+    if os.environ.get("VCTEXT_HUB_TESTS") == "1":
+        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        keep["HF_HOME"] = os.environ.get("HF_HOME") or str(Path(cache) / "huggingface")
+        keep.update({name: os.environ[name] for name in HUB_CACHE_VARS if name in os.environ})
+    home = Path(tempfile.mkdtemp(prefix="vctext-home-"))
+    ray = Path(tempfile.mkdtemp(prefix="vr-"))  # short: Ray's socket paths have a length limit
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    atexit.register(shutil.rmtree, ray, ignore_errors=True)
+    for name in HUB_CACHE_VARS:
+        os.environ.pop(name, None)
+    os.environ.update(fresh_home_env(home, {}))
+    os.environ.update(keep, RAY_TMPDIR=str(ray), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+
+
+_fresh_session_home()
+
+
+# -- the sentence in the speech clip -------------------------------------------------------------
 
 #: The sentence spoken in ``speech_clip`` and when it starts.
 SENTENCE = "The ferry to the island leaves at seven thirty from gate four."

