@@ -10,6 +10,7 @@ import click
 
 from vctext.cli_support import (
     Printer,
+    batch_failed,
     fail,
     given_settings,
     handle_errors,
@@ -177,13 +178,17 @@ def instruct(ctx, inputs, task, output, prompt_files, no_cache, progress, **sett
 
     INPUTS are video files, folders of videos, or CSV/JSONL manifests with a video (or path)
     column and an optional caption column. Failures are listed at the end and in
-    OUT.failures.jsonl; the exit code is non-zero only when nothing succeeded.
+    OUT.failures.jsonl; the exit code is 4 when some records failed, 1 when nothing succeeded.
+    One run at a time writes OUT, and only a file vctext wrote: any other is left as it is.
     """
     from vctext.instruct import generate
     from vctext.instruct_data import parse_prompt_overrides
+    from vctext.render import check_output
 
     tasks = ("description", "conversation") if task == "both" else (task,)
     prompts = parse_prompt_overrides(list(prompt_files), tasks)
+    options = given_settings(ctx, settings, no_cache)
+    check_output(output)  # a folder that is missing or read-only: said now, not after perception
     quiet = ctx.find_root().ensure_object(dict).get("quiet", False)
     show = (sys.stderr.isatty() if progress is None else progress) and not quiet
     bar = None
@@ -212,7 +217,7 @@ def instruct(ctx, inputs, task, output, prompt_files, no_cache, progress, **sett
             tasks,
             prompts=prompts,
             progress=on_counts,
-            **given_settings(ctx, settings, no_cache),
+            **options,
         )
     finally:
         if bar is not None:
@@ -233,6 +238,8 @@ def instruct(ctx, inputs, task, output, prompt_files, no_cache, progress, **sett
             )
     if not report.ok:
         fail("nothing succeeded; see the failures above", 1)
+    if report.failures:
+        batch_failed(report.failed, report.total, "records")
 
 
 @click.command("mcp")

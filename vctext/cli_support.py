@@ -7,11 +7,13 @@ import functools
 import logging
 import os
 import sys
+from collections.abc import Iterable
+from pathlib import Path
 
 import click
 
 from vctext import config
-from vctext.errors import VctextError
+from vctext.errors import PARTIAL_EXIT, InputError, VctextError
 
 log = logging.getLogger("vctext")
 
@@ -56,6 +58,12 @@ def handle_errors(func):
             # The reader went away (`| head`): stop quietly, as other command-line tools do.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(141)
+        except OSError as exc:
+            if verbose:
+                log.exception("details")
+            if exc.filename:  # a file or folder we could not use: say which, and what the OS said
+                fail(f"cannot use '{exc.filename}': {exc.strerror}; check the path", 1)
+            fail(f"unexpected {type(exc).__name__}: {exc} (run with -v for details)", 1)
         except Exception as exc:  # noqa: BLE001 - last line of defence: never a bare traceback
             if verbose:
                 log.exception("details")
@@ -133,7 +141,7 @@ class Bars:
 
         bar = self.bars.get(stage)
         if bar is None:
-            unit = "frame" if stage == "frames" else "s"
+            unit = {"frames": "frame", "hashing": "MB"}.get(stage, "s")
             bar = self.bars[stage] = tqdm(
                 total=round(total, 1) if total else None,
                 desc=f"{self.label} {stage}",
@@ -144,6 +152,9 @@ class Bars:
             )
         bar.n = round(min(done, total) if total else done, 1)
         bar.refresh()
+        if stage == "hashing" and total and done >= total:  # done before the others start
+            bar.close()
+            del self.bars[stage]
 
     def close(self) -> None:
         for bar in self.bars.values():
@@ -180,7 +191,10 @@ def llm_options(func):
 
 
 def given_settings(ctx: click.Context, settings: dict, no_cache: bool) -> dict:
-    """Only the settings given as flags: the rest resolve as env > config file > default."""
+    """Only the settings given as flags: the rest resolve as env > config file > default.
+
+    Every value in force is checked here, before the command opens a video.
+    """
     config.file_values()  # a broken config file is an error, not silently ignored
     given = {
         k: v
@@ -189,7 +203,56 @@ def given_settings(ctx: click.Context, settings: dict, no_cache: bool) -> dict:
     }
     if no_cache:
         given["cache"] = False
+    config.describe_options(**given)
     return given
+
+
+def output_targets(videos: list[Path], output: Path | None, extension: str) -> list[Path | None]:
+    """Where each video's result goes (None: stdout), each checked to be writable now."""
+    from vctext.render import check_output
+
+    if output is None:
+        return [None] * len(videos)
+    if len(videos) > 1 and not output.is_dir():
+        raise InputError(f"with several videos, -o must be an existing folder (got '{output}')")
+    targets = [output / (video.stem + extension) if output.is_dir() else output for video in videos]
+    for target in targets:
+        check_output(target)
+    return targets
+
+
+def batch_failed(failed: int, total: int, what: str, codes: Iterable[int] = ()) -> None:
+    """End a run over several inputs when some failed: exit 4 (partial); all failed, exit 1.
+
+    When every input failed with the same exit code (``codes``), that code is used.
+    """
+    if failed < total:
+        message = f"{failed} of {total} {what} failed (see above); the output is incomplete"
+        fail(message, PARTIAL_EXIT)
+    distinct = set(codes)
+    fail(f"all {total} {what} failed (see above)", distinct.pop() if len(distinct) == 1 else 1)
+
+
+def check_template(template: str | os.PathLike) -> None:
+    """A ``--template`` that cannot be read or compiled is an error before any perception."""
+    import jinja2
+
+    from vctext.render import _environment
+
+    path = Path(template).expanduser()
+    if not path.is_file():
+        raise InputError(f"template not found: '{path}' (pass a Jinja2 template file)")
+    try:
+        path.read_text(encoding="utf-8")
+        _environment(jinja2.FileSystemLoader(str(path.parent))).get_template(path.name)
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"template '{path}' is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from exc
+    except OSError as exc:
+        raise InputError(f"cannot read template '{path}': {exc.strerror}") from exc
+    except jinja2.TemplateError as exc:
+        raise InputError(f"template '{path}' failed: {exc}") from exc
 
 
 class Printer:

@@ -6,6 +6,7 @@ The user config file is TOML (``vctext config path`` prints where); unknown keys
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -29,6 +30,11 @@ class Setting:
     help: str
     type: type = str
     choices: tuple[str, ...] | None = None
+    #: numbers: the lowest and highest valid value (None: no bound); floats must be finite
+    minimum: float | None = None
+    maximum: float | None = None
+    #: the minimum itself is not valid (an fps of 0)
+    above_minimum: bool = False
 
     @property
     def env(self) -> str:
@@ -42,12 +48,14 @@ _SETTINGS = [
         "model set: auto (standard where downloaded, else offline), standard or offline",
         choices=("auto", "standard", "offline"),
     ),
-    Setting("fps", 1.0, "key frames per second", float),
+    Setting("fps", 1.0, "key frames per second", float, minimum=0, above_minimum=True),
     Setting(
         "scene_threshold",
         0.0,
         "also take a frame at each scene change scoring above this (0 to 1; 0 turns it off)",
         float,
+        minimum=0,
+        maximum=1,
     ),
     Setting("perceivers", "", "comma-separated perceiver kinds (default: all the profile has)"),
     Setting(
@@ -59,8 +67,8 @@ _SETTINGS = [
     ),
     Setting("device", "auto", "where models run", choices=("auto", "cpu", "cuda")),
     Setting("language", "", "spoken language code for speech recognition (default: detect)"),
-    Setting("max_side", 1280, "longest side of decoded frames, pixels", int),
-    Setting("batch_size", 0, "frames per model batch (0: chosen for the device)", int),
+    Setting("max_side", 1280, "longest side of decoded frames, pixels", int, minimum=0),
+    Setting("batch_size", 0, "frames per model batch (0: chosen for the device)", int, minimum=0),
     Setting(
         "load_in_turn",
         "auto",
@@ -69,7 +77,12 @@ _SETTINGS = [
         choices=("auto", "on", "off"),
     ),
     Setting(
-        "asr_chunk_seconds", 600.0, "audio is transcribed in chunks of about this length", float
+        "asr_chunk_seconds",
+        600.0,
+        "audio is transcribed in chunks of about this length",
+        float,
+        minimum=0,
+        above_minimum=True,
     ),
     Setting(
         "format", "text", "output format", choices=("text", "json", "md", "srt", "vtt", "html")
@@ -94,15 +107,40 @@ _SETTINGS = [
         "base_url", "", "OpenAI-compatible server URL (default: $OPENAI_BASE_URL, else OpenAI)"
     ),
     Setting("api_key", "", "API key for the openai backend (default: $OPENAI_API_KEY)"),
-    Setting("temperature", 0.0, "LLM sampling temperature (0: deterministic)", float),
-    Setting("max_tokens", 512, "longest LLM answer, in tokens", int),
-    Setting("context_tokens", 0, "LLM context window in tokens (0: the model's own)", int),
-    Setting("llm_timeout", 60.0, "seconds to wait for the LLM server before giving up", float),
-    Setting("llm_retries", 3, "retries after a timeout, 429 or 5xx from the LLM server", int),
-    # -- batch instruction data (vctext instruct) --
-    Setting("workers", 4, "LLM calls in flight at once (instruct; local models use 1)", int),
+    Setting("temperature", 0.0, "LLM sampling temperature (0: deterministic)", float, minimum=0),
+    Setting("max_tokens", 512, "longest LLM answer, in tokens", int, minimum=1),
     Setting(
-        "instruct_retries", 2, "new tries when the LLM's answer is not valid data (instruct)", int
+        "context_tokens",
+        0,
+        "LLM context window in tokens (0: the model's own)",
+        int,
+        minimum=0,
+    ),
+    Setting(
+        "llm_timeout",
+        60.0,
+        "seconds to wait for the LLM server before giving up",
+        float,
+        minimum=0,
+        above_minimum=True,
+    ),
+    Setting(
+        "llm_retries",
+        3,
+        "retries after a timeout, 429 or 5xx from the LLM server",
+        int,
+        minimum=0,
+    ),
+    # -- batch instruction data (vctext instruct) --
+    Setting(
+        "workers", 4, "LLM calls in flight at once (instruct; local models use 1)", int, minimum=1
+    ),
+    Setting(
+        "instruct_retries",
+        2,
+        "new tries when the LLM's answer is not valid data (instruct)",
+        int,
+        minimum=0,
     ),
     Setting(
         "llm_prices",
@@ -181,7 +219,29 @@ def convert(setting: Setting, value: Any, origin: str) -> Any:
             f"{origin}: '{value}' is not a valid {setting.name}; "
             f"choose from: {', '.join(setting.choices)}"
         )
+    if setting.type in (int, float):
+        _check_range(setting, value, origin)
     return value
+
+
+def _check_range(setting: Setting, value: float, origin: str) -> None:
+    """Numbers out of range (or nan/inf) are errors here, not surprises minutes later."""
+    low, high = setting.minimum, setting.maximum
+    valid = math.isfinite(value)
+    if valid and low is not None:
+        valid = value > low if setting.above_minimum else value >= low
+    if valid and high is not None:
+        valid = value <= high
+    if valid:
+        return
+    if low is not None and high is not None:
+        rule = f"from {low:g} to {high:g}"
+    elif low is not None:
+        rule = f"above {low:g}" if setting.above_minimum else f"{low:g} or more"
+    else:
+        rule = "a finite number"
+    where = "" if origin == f"option {setting.name}" else f"{origin}: "
+    raise ConfigError(f"{where}{setting.name} must be {rule}, got {value:g}")
 
 
 def effective(name: str) -> Any:
@@ -242,9 +302,15 @@ def describe_options(
         overrides["perceivers"] = ",".join(overrides["perceivers"])
     tune = overrides.pop("tune", None)  # a mapping from the Python API skips the string form
     values = resolve(**overrides)
-    if values["fps"] <= 0:
-        raise ConfigError(f"fps must be positive, got {values['fps']:g}")
+    start, end = check_time_range(start, end)
     kinds = tuple(k.strip() for k in values["perceivers"].split(",") if k.strip())
+    from vctext.perception.base import available_kinds  # light: the registry, no backends
+
+    for kind in kinds:
+        if kind not in available_kinds():
+            raise ConfigError(
+                f"unknown perceiver '{kind}'; choose from: {', '.join(available_kinds())}"
+            )
     return DescribeOptions(
         profile=values["profile"],
         fps=values["fps"],
@@ -261,6 +327,26 @@ def describe_options(
         cache=values["cache"],
         tune=parse_tune(values["tune"] if tune is None else tune),
     )
+
+
+def check_time_range(start: Any, end: Any) -> tuple[float | None, float | None]:
+    """``--start``/``--end`` as seconds, checked before any work (the file's length comes later)."""
+    seconds = []
+    for flag, value in (("--start", start), ("--end", end)):
+        try:
+            value = None if value is None else float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{flag} must be a number of seconds, got {value!r}") from None
+        if value is not None and not math.isfinite(value):
+            raise ConfigError(f"{flag} must be a number of seconds, got {value}")
+        seconds.append(value)
+    s, e = seconds
+    if (s is not None and s < 0) or (e is not None and e <= (s or 0.0)):
+        raise ConfigError(
+            f"bad time range --start {s or 0:g} --end {'(the end)' if e is None else f'{e:g}'}: "
+            "need 0 <= start < end"
+        )
+    return s, e
 
 
 # -- perceiver parameters (--tune) -------------------------------------------------------------

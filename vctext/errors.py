@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+#: Exit status when output was written but is incomplete: a batch where some inputs failed, or a
+#: file whose media could only be read in part (the output says which range it covers).
+PARTIAL_EXIT = 4
+
 
 class VctextError(Exception):
     """Base class for every error vctext raises on purpose."""

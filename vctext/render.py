@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -16,7 +17,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from vctext.document import VideoText
-from vctext.errors import InputError
+from vctext.errors import InputError, VctextError
 
 FORMATS = ("text", "json", "md", "srt", "vtt", "html")
 _BUILTIN = {"text": "default.txt.j2", "md": "markdown.md.j2"}
@@ -73,7 +74,9 @@ def _context(doc: VideoText) -> dict:
         "top_tags": doc.top_tags,
         "summary": doc.summary,
         "clip_start": doc.start,
-        "clip_end": doc.end if doc.end is not None else doc.video.duration,
+        "clip_end": doc.range_end,
+        "is_range": doc.is_range,
+        "length": doc.video.duration,
     }
 
 
@@ -93,6 +96,10 @@ def render_template(doc: VideoText, template: str | Path | None = None, fmt: str
     except jinja2.TemplateError as exc:
         where = f"template '{template}'" if template else f"built-in template {name}"
         raise InputError(f"{where} failed: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"template '{template}' is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from exc
 
 
 def _cues(doc: VideoText) -> list[tuple[float, float, str]]:
@@ -155,20 +162,67 @@ def render(doc: VideoText, format: str = "text", template: str | Path | None = N
     return render_template(doc, template, format)
 
 
-def write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file in the same folder, then rename."""
-    target = Path(path)
+def check_output(path: str | os.PathLike) -> Path:
+    """The file that writing ``path`` replaces (a symlink's target), if it can be written.
+
+    Raises InputError naming the problem and the fix: a folder given, a folder missing, a file
+    where a folder should be, or a folder this user may not write to.
+    """
+    given = Path(path).expanduser()
+    if given.exists() and not (given.is_file() or given.is_dir()):
+        return given  # a device or a pipe (/dev/null, /dev/stdout, a FIFO): never replaced
+    target = Path(os.path.realpath(given)) if given.is_symlink() else given
     if target.is_dir():
-        raise InputError(f"output path '{target}' is a directory; give a file name")
-    if not target.parent.exists():
-        raise InputError(f"output folder '{target.parent}' does not exist; create it first")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        raise InputError(f"output path '{given}' is a directory; give a file name")
+    folder = target.parent
+    if not folder.exists():
+        raise InputError(f"output folder '{folder}' does not exist; create it first")
+    if not folder.is_dir():
+        raise InputError(
+            f"output folder '{folder}' is a file, not a folder; give a path in an existing folder"
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(
+            f"cannot write to folder '{folder}': permission denied; choose another output path"
+        )
+    return target
+
+
+def write_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` through a temp file in the same folder, then rename.
+
+    A symlink is written through: its target is replaced and the link stays. The file keeps the
+    mode an existing one had, else gets the one the umask gives new files. A device or a pipe
+    (``/dev/stdout``) is written into as it is.
+    """
+    target = check_output(path)
+    tmp = None
     try:
+        if target.exists() and not target.is_file():
+            with open(target, "w", encoding="utf-8") as f:
+                f.write(text)
+            return
+        mode = _new_file_mode(target)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.chmod(tmp, mode)  # mkstemp makes it 0600 whatever the umask says
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        tmp = None
+    except OSError as exc:  # disk full, read-only file system, ...
+        reason = exc.strerror or str(exc)
+        raise VctextError(f"cannot write '{path}': {reason}; choose another output path") from exc
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def _new_file_mode(target: Path) -> int:
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+        os.umask(mask)
+        return 0o666 & ~mask
