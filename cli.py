@@ -19,12 +19,15 @@ from vctext import __version__, config
 from vctext.cli_reason import ask, chat, instruct, mcp_server
 from vctext.cli_support import (
     Bars,
+    batch_failed,
+    check_template,
     fail,
     handle_errors,
+    output_targets,
     setting_option,
     verbosity_options,
 )
-from vctext.errors import VctextError
+from vctext.errors import PARTIAL_EXIT, VctextError
 
 log = logging.getLogger("vctext")
 
@@ -109,15 +112,19 @@ def describe(
     template = template or None
     if template and fmt not in ("text", "md"):
         raise click.UsageError("--template works with --format text or md")
-    if len(videos) > 1 and output is not None and not output.is_dir():
-        fail(f"with several videos, -o must be an existing folder (got '{output}')", 2)
     if no_cache:
         settings["cache"] = False
     llm_settings = {k: settings.pop(k) for k in ("llm", "llm_model", "base_url") if k in settings}
+    # Every option and path is checked now, before the first video is opened.
+    config.describe_options(start=start, end=end, **settings)
+    if template:
+        check_template(template)
+    targets = output_targets(videos, output, _EXTENSIONS[fmt])
     quiet = ctx.find_root().ensure_object(dict).get("quiet", False)
     show = (not quiet) and (progress if progress is not None else sys.stderr.isatty())
-    failures = 0
-    for path in videos:
+    failures: list[VctextError] = []
+    incomplete: list[str] = []
+    for path, target in zip(videos, targets, strict=True):
         bars = Bars(path.name, show)
         try:
             doc = vctext.describe(path, start=start, end=end, progress=bars, **settings)
@@ -127,22 +134,26 @@ def describe(
                 text = render_narrated(doc, fmt, template, **llm_settings)
             else:
                 text = render(doc, format=fmt, template=template)
+            bars.close()
+            if target is None:
+                click.echo(text, nl=not text.endswith("\n"))
+            else:
+                write_atomic(target, text)
+                log.info("wrote %s", target)
+            if doc.incomplete:
+                incomplete.append(str(path))
         except VctextError as exc:
             if len(videos) == 1:
                 raise
-            failures += 1
+            failures.append(exc)
             click.echo(f"vctext: error: {path}: {exc}", err=True)
-            continue
         finally:
             bars.close()
-        if output is None:
-            click.echo(text, nl=not text.endswith("\n"))
-        else:
-            target = output / (path.stem + _EXTENSIONS[fmt]) if output.is_dir() else output
-            write_atomic(target, text)
-            log.info("wrote %s", target)
     if failures:
-        fail(f"{failures} of {len(videos)} videos failed", 1 if failures == len(videos) else 0)
+        batch_failed(len(failures), len(videos), "videos", [exc.exit_code for exc in failures])
+    if incomplete:
+        # The output says which part it covers; the exit status says it is not the whole file.
+        fail(f"only part of {', '.join(incomplete)} could be read (see the note)", PARTIAL_EXIT)
 
 
 @app.group()
@@ -157,7 +168,7 @@ def cache_info(as_json: bool) -> None:
     """Where the cache is and what it holds."""
     from vctext.cache import Cache
 
-    with Cache() as c:
+    with Cache(required=True) as c:
         info = c.info()
     if as_json:
         click.echo(json.dumps(info))
@@ -181,7 +192,7 @@ def cache_clear() -> None:
     """Delete every cached perception result."""
     from vctext.cache import Cache
 
-    with Cache() as c:
+    with Cache(required=True) as c:
         count = c.clear()
     click.echo(f"cleared {count} entries")
 

@@ -115,8 +115,9 @@ def test_offset_of_the_chunk_is_added(tiny_offline, speech_clip):
     asr = load_perceiver("asr", "faster-whisper", PerceiverOptions("pypi-tiny.en"))
     asr.ensure_loaded()
     try:
-        late = asr.process(AudioChunk(100.0, samples))
+        late = asr.process(AudioChunk(100.0, samples)) + asr.finish()
         silence = asr.process(AudioChunk(0.0, np.zeros(3 * 16000, dtype=np.float32)))
+        silence += asr.finish()
     finally:
         asr.close()
     assert late
@@ -203,7 +204,7 @@ def random_whisper_run(random_whisper, speech_clip):
     asr.ensure_loaded()
     try:
         chunk = next(video.iter_audio(video.probe(speech_clip), start=3.0, end=5.0))
-        return asr, chunk, asr.process(chunk)
+        return asr, chunk, asr.process(chunk) + asr.finish()
     finally:
         asr.close()
 

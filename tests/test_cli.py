@@ -227,7 +227,9 @@ def test_start_and_end_keep_times_absolute(speech_clip, shared_env):
     assert speech and SPEECH_START - 0.7 <= speech[0]["start"] <= SPEECH_START + 1.5
     assert all(2.0 <= o["start"] < o["end"] <= 8.0 for o in speech)
     text = ok(vctext("describe", *ASR, "--start", 2, "--end", 8, speech_clip, env=shared_env))
-    assert "range: 00:02-00:08" in text.stdout.splitlines()
+    # The header says the range and the whole clip's length (10 s), not the range's end.
+    header = text.stdout.splitlines()[0]
+    assert header == "video: speech.mp4 (00:02-00:08 of 00:10, 320x240, 25 fps)", header
 
 
 def test_output_file_is_written_atomically(speech_clip, shared_env, tmp_path):
@@ -401,7 +403,9 @@ def test_output_folder_that_does_not_exist(silent_video, tmp_path):
 
 
 def test_truncated_file_with_index_up_front(speech_clip, tmp_path):
-    """With the index first, half a file is playable: a partial result or a clear error."""
+    """With the index first, half a file is playable: a result marked partial, exit 4."""
+    from vctext.errors import PARTIAL_EXIT
+
     whole = tmp_path / "faststart.mp4"
     ffmpeg("-i", str(speech_clip), "-c", "copy", "-movflags", "+faststart", str(whole))
     half = tmp_path / "half.mp4"
@@ -410,14 +414,16 @@ def test_truncated_file_with_index_up_front(speech_clip, tmp_path):
     target = tmp_path / "result.json"
     proc = vctext("describe", *ASR, "-f", "json", "-o", target, half)
     assert "Traceback" not in proc.stderr
-    if proc.returncode == 0:
-        doc = json.loads(target.read_text())
-        assert doc["video"]["path"] == str(half)
-        for o in doc["observations"]:
-            assert 0 <= o["start"] < o["end"] <= 10.01
-    else:
-        one_line_error(proc)
-        assert not target.exists()
+    assert proc.returncode == PARTIAL_EXIT, proc.stderr
+    one_line_error(proc)
+    doc = json.loads(target.read_text())
+    assert doc["video"]["path"] == str(half)
+    covered = doc["incomplete"]["covered"]
+    assert covered[0] == 0 and 2 < covered[1] < 9, doc["incomplete"]
+    assert doc["incomplete"]["reason"]  # ffmpeg's own words, not a statistics line
+    assert not doc["incomplete"]["reason"].startswith(("video:", "size="))
+    for o in doc["observations"]:
+        assert 0 <= o["start"] < o["end"] <= covered[1] + 1
 
 
 def test_video_without_audio_says_there_is_no_speech(silent_video):

@@ -44,10 +44,26 @@ class VideoText:
     perceivers: list[PerceiverRun] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     summary: str | None = None
+    #: Set when the file could not be read whole: ``reason`` (ffmpeg's first error line),
+    #: ``errors``, ``covered`` and ``requested`` ([start, end] seconds). None when complete.
+    incomplete: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:
         return Path(self.video.path).name
+
+    @property
+    def range_end(self) -> float:
+        """Where the described part ends: ``end`` (never past the video's end), else the end."""
+        length = self.video.duration
+        if self.end is None:
+            return length
+        return min(self.end, length) if length > 0 else self.end
+
+    @property
+    def is_range(self) -> bool:
+        """True when only part of the video was described (``--start``/``--end``)."""
+        return self.start > 0.01 or self.range_end < self.video.duration - 0.01
 
     @property
     def language(self) -> str | None:
@@ -79,6 +95,7 @@ class VideoText:
             "observations": [o.to_json() for o in self.observations],
             "segments": [s.to_json() for s in self.segments],
             "summary": self.summary,
+            "incomplete": self.incomplete,
         }
 
     def render(self, template: str | Path | None = None, format: str = "text") -> str:

@@ -92,6 +92,7 @@ def run_frames(
     end: float,
     perceivers: list[Perceiver],
     progress: Progress | None,
+    report: video.DecodeReport | None = None,
 ) -> list[tuple[list[Observation], float]]:
     """Observations and seconds of each frame perceiver, in the order given.
 
@@ -114,7 +115,7 @@ def run_frames(
 
     results = []
     for group in passes:
-        results += _one_pass(info, options, start, end, group, count)
+        results += _one_pass(info, options, start, end, group, count, report)
     return results
 
 
@@ -125,6 +126,7 @@ def _one_pass(
     end: float,
     perceivers: list[Perceiver],
     count: Callable[[int], None],
+    report: video.DecodeReport | None = None,
 ) -> list[tuple[list[Observation], float]]:
     """Load ``perceivers``, stream the frames through all of them, finish and close them."""
     outputs: list[list[Observation]] = [[] for _ in perceivers]
@@ -147,7 +149,13 @@ def _one_pass(
         batch: list[Frame] = []
         decoded = 0
         frames = video.iter_frames(
-            info, options.fps, start, end, options.scene_threshold or None, options.max_side
+            info,
+            options.fps,
+            start,
+            end,
+            options.scene_threshold or None,
+            options.max_side,
+            report=report,
         )
         for frame in frames:
             batch.append(frame)

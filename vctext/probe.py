@@ -47,6 +47,12 @@ def ffprobe_binary() -> str | None:
     return shutil.which("ffprobe")
 
 
+def media_url(path: str | os.PathLike) -> str:
+    """``path`` as ffmpeg's ``file:`` URL: a name like ``-report`` or ``x:y.mp4`` is never read as
+    an option or another protocol, whatever folder it is in."""
+    return "file:" + os.path.abspath(path)
+
+
 def check_input_path(path: str | os.PathLike) -> Path:
     """Reject paths that cannot be a media file, with a message that says what to do."""
     p = Path(path)
@@ -87,7 +93,7 @@ def _looks_like_mp4(p: Path) -> bool:
 
 
 def _probe_with_ffprobe(prober: str, p: Path) -> VideoInfo:
-    cmd = [prober, "-v", "error", "-show_format", "-show_streams", "-of", "json", str(p)]
+    cmd = [prober, "-v", "error", "-show_format", "-show_streams", "-of", "json", media_url(p)]
     proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
     if proc.returncode != 0:
         raise _not_media(p, proc.stderr)
@@ -136,7 +142,7 @@ _ROTATION_RE = re.compile(r"rotation of (-?[\d.]+) degrees|rotate\s*:\s*(-?\d+)"
 def _probe_with_ffmpeg(p: Path) -> VideoInfo:
     """Probe by reading `ffmpeg -i` output, for installs that have ffmpeg but no ffprobe."""
     proc = subprocess.run(
-        [ffmpeg_binary(), "-hide_banner", "-i", str(p)],
+        [ffmpeg_binary(), "-hide_banner", "-i", media_url(p)],
         capture_output=True,
         text=True,
         errors="replace",

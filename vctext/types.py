@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -91,11 +92,16 @@ THUMB_CELLS = 64
 
 @dataclass(frozen=True, eq=False)
 class AudioChunk:
-    """Mono float32 samples in [-1, 1] starting at an absolute time."""
+    """Mono float32 samples in [-1, 1] starting at an absolute time.
+
+    ``keep`` is the absolute (start, end) of the range asked for: audio outside it is context for
+    the recognizer (a word cut at ``--start`` is heard whole), and what is heard there is dropped.
+    """
 
     start: float
     samples: np.ndarray
     sample_rate: int = 16000
+    keep: tuple[float, float] = (-math.inf, math.inf)
 
     @property
     def duration(self) -> float:

@@ -13,11 +13,12 @@ import subprocess
 import threading
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from vctext.errors import FFmpegError, InputError
-from vctext.probe import check_input_path, ffmpeg_binary, ffprobe_binary, probe
+from vctext.probe import check_input_path, ffmpeg_binary, ffprobe_binary, media_url, probe
 from vctext.types import AudioChunk, Frame, VideoInfo
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "output_size",
     "SAMPLE_RATE",
     "DEFAULT_MAX_SIDE",
+    "DecodeReport",
 ]
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,27 @@ SAMPLE_RATE = 16000
 #: Frames larger than this (longest side, pixels) are scaled down before perception; boxes are
 #: mapped back to source pixels with ``Frame.scale``.
 DEFAULT_MAX_SIDE = 1280
+
+
+@dataclass
+class DecodeReport:
+    """What the decoding passes over one file ran into: ffmpeg's own error lines, and where a pass
+    stopped short of the end it was asked for (a truncated or damaged file)."""
+
+    errors: list[str] = field(default_factory=list)
+    #: Absolute time up to which every pass that reported errors got (None: all got to the end).
+    stopped_at: float | None = None
+
+    def add(self, errors: list[str], reached: float, expected: float, slack: float) -> None:
+        for line in errors:
+            if line not in self.errors and len(self.errors) < 5:
+                self.errors.append(line)
+        if errors and math.isfinite(expected) and reached < expected - slack:
+            self.stopped_at = reached if self.stopped_at is None else min(self.stopped_at, reached)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
 
 
 # ---------------------------------------------------------------------------------------------
@@ -76,13 +99,15 @@ def iter_frames(
     end: float | None = None,
     scene_threshold: float | None = None,
     max_side: int | None = DEFAULT_MAX_SIDE,
+    report: DecodeReport | None = None,
 ) -> Iterator[Frame]:
     """Yield RGB frames at ``fps`` (one per 1/fps bucket), plus scene-change frames if asked.
 
     Times are absolute (seconds from the start of the file), also when ``start`` is given. Each
     sampled frame lies within half an interval of its sample point ``start + k / fps``. Only the
     frames needed are decoded (see :func:`_decode_plan`), and only the selected ones are
-    converted to RGB and sent through the pipe.
+    converted to RGB and sent through the pipe. Decoding errors go to ``report`` when given
+    (else they are logged as a warning).
     """
     import ffmpeg  # ffmpeg-python builds the command line
 
@@ -109,7 +134,7 @@ def iter_frames(
     if skip:
         input_args["skip_frame"] = skip
     stream = (
-        ffmpeg.input(str(info.path), **input_args)
+        ffmpeg.input(media_url(info.path), **input_args)
         .video.filter("select", pick)
         .filter("showinfo")
         .filter("scale", width, height)
@@ -144,7 +169,12 @@ def iter_frames(
             )
             previous = time
             index += 1
-        pipe.finish(f"could not decode frames of '{info.path}'", produced=index > 0)
+        errors = pipe.finish(f"could not decode frames of '{info.path}'", produced=index > 0)
+        if report is not None:
+            reached = previous + 1.0 / fps if math.isfinite(previous) else s
+            report.add(errors, reached, e, slack=1.5 / fps)
+        elif errors:
+            log.warning("ffmpeg reported problems decoding (output may be partial): %s", errors[0])
 
 
 #: Decoders known to honour ``-skip_frame`` (others decode everything, which is only slower).
@@ -200,7 +230,7 @@ def _keyframe_index(info: VideoInfo, s: float, e: float) -> tuple[list[float], f
         return None
     entries = "packet=pts_time,flags:format=start_time"
     cmd = [prober, "-v", "error", "-select_streams", "v:0", "-read_intervals", f"{s:.3f}%{e:.3f}"]
-    cmd += ["-show_entries", entries, "-of", "csv=p=0", str(info.path)]
+    cmd += ["-show_entries", entries, "-of", "csv=p=0", media_url(info.path)]
     proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
     if proc.returncode != 0:
         return None
@@ -227,11 +257,17 @@ class _FFmpegPipe:
     """Runs ffmpeg, drains stderr on a thread (keeping showinfo times and a tail for errors)."""
 
     _PTS_RE = re.compile(r"\bn:\s*(\d+).*?\bpts_time:\s*(-?[\d.]+(?:e[-+]?\d+)?)")
+    #: ffmpeg's lines that say data was lost: decoding errors, damaged or missing packets.
+    _PROBLEM_RE = re.compile(
+        r"error|invalid data|corrupt|partial file|truncat|non-existing|missing picture|concealing",
+        re.IGNORECASE,
+    )
 
     def __init__(self, cmd: list[str]):
         self.cmd = cmd
         self._times: dict[int, float] = {}
         self._tail: deque[str] = deque(maxlen=40)
+        self._problems: list[str] = []
         self._cond = threading.Condition()
         self._stderr_done = False
 
@@ -256,9 +292,20 @@ class _FFmpegPipe:
                         self._cond.notify_all()
                 continue
             self._tail.append(line)
+            if self._is_problem(line) and len(self._problems) < 20:
+                self._problems.append(_without_address(line))
         with self._cond:
             self._stderr_done = True
             self._cond.notify_all()
+
+    def _is_problem(self, line: str) -> bool:
+        # Indented lines describe the input (a title may say "error"); names are not news either.
+        if line[:1].isspace() or line.startswith(("Input #", "Output #", "Stream #")):
+            return False
+        for arg in self.cmd:
+            if arg.startswith("file:"):
+                line = line.replace(arg, "").replace(arg[5:], "")
+        return bool(self._PROBLEM_RE.search(line))
 
     def read(self, n: int) -> bytes:
         chunks, got = [], 0
@@ -276,17 +323,17 @@ class _FFmpegPipe:
             self._cond.wait_for(lambda: index in self._times or self._stderr_done, timeout=10)
             return self._times.pop(index, None)
 
-    def finish(self, message: str, produced: bool) -> None:
+    def finish(self, message: str, produced: bool) -> list[str]:
+        """Wait for ffmpeg; raise if it produced nothing, else return its error lines (if any)."""
         code = self.proc.wait()
         self._thread.join(timeout=5)
         stderr = "\n".join(self._tail)
         if code != 0 and not produced:
             raise FFmpegError(message, stderr)
-        if code != 0 or "Invalid data" in stderr or "corrupt" in stderr.lower():
-            log.warning(
-                "ffmpeg reported problems decoding (output may be partial): %s",
-                FFmpegError(message, stderr),
-            )
+        problems = list(dict.fromkeys(self._problems))
+        if code != 0 and not problems:
+            problems = [str(FFmpegError(message, stderr))]
+        return problems
 
     def __exit__(self, *exc) -> None:
         if self.proc.poll() is None:
@@ -294,6 +341,11 @@ class _FFmpegPipe:
             self.proc.wait()
         for f in (self.proc.stdout, self.proc.stderr):
             f.close()
+
+
+def _without_address(line: str) -> str:
+    """ffmpeg's line without the memory address of its context (``[h264 @ 0x55d0...]``)."""
+    return re.sub(r" @ 0x[0-9a-f]+\]", "]", line).strip()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,6 +357,7 @@ def iter_audio(
     start: float | None = None,
     end: float | None = None,
     chunk_seconds: float = 600.0,
+    report: DecodeReport | None = None,
 ) -> Iterator[AudioChunk]:
     """Yield 16 kHz mono audio in chunks of about ``chunk_seconds``, cut in the quietest spot.
 
@@ -318,9 +371,13 @@ def iter_audio(
     input_args = {"ss": f"{s:.3f}"} if s > 0 else {}
     if math.isfinite(e):
         input_args["t"] = f"{e - s:.3f}"
+    # Samples follow the stream's timestamps, not the count of decoded samples: a track that
+    # starts late is preceded by silence, a gap (lost or corrupt packets) is filled with silence
+    # and overlaps are dropped, so sample n is always heard at s + n / SAMPLE_RATE.
     cmd = (
-        ffmpeg.input(str(info.path), **input_args)
-        .audio.output("pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=SAMPLE_RATE)
+        ffmpeg.input(media_url(info.path), **input_args)
+        .audio.filter("aresample", SAMPLE_RATE, **{"async": 1, "first_pts": 0})
+        .output("pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=SAMPLE_RATE)
         .compile(cmd=ffmpeg_binary())
     )
     cmd[1:1] = ["-hide_banner", "-nostdin", "-loglevel", "error"]
@@ -344,7 +401,12 @@ def iter_audio(
             yield AudioChunk(offset, pending[:cut].astype(np.float32) / 32768.0)
             offset += cut / SAMPLE_RATE
             pending = pending[cut:]
-        pipe.finish(f"could not decode the audio of '{info.path}'", produced=produced)
+        errors = pipe.finish(f"could not decode the audio of '{info.path}'", produced=produced)
+        if report is not None:
+            # An audio track may end before the video does: only errors say it was cut short.
+            report.add(errors, offset + len(pending) / SAMPLE_RATE, e, slack=1.0)
+        elif errors:
+            log.warning("ffmpeg reported problems decoding (output may be partial): %s", errors[0])
 
 
 def _quietest_cut(samples: np.ndarray, search: int, window: int = SAMPLE_RATE // 10) -> int:
