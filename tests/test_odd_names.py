@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import pytest
 from conftest import make_video, requires_media_tools
+from test_cli import vctext
 
 pytestmark = requires_media_tools
 
@@ -34,25 +33,8 @@ def clip(tmp_path_factory):
 def test_a_name_that_looks_like_an_option_is_described_as_a_file(clip, tmp_path, name, given):
     shutil.copy(clip, tmp_path / name)
     args = given.split(" ")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vctext",
-            "describe",
-            "--profile",
-            "offline",
-            "--perceivers",
-            "scenes",
-            "-f",
-            "json",
-            *args[:-1],
-            args[-1],
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
+    args = ["describe", "--profile", "offline", "--perceivers", "scenes", "-f", "json", *args]
+    proc = vctext(*args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["video"]["duration"] == pytest.approx(3.0, abs=0.1)

