@@ -355,6 +355,10 @@ class OpenAIServer:
                     error = server.too_long(body, tokens)
                     if server.mimic == "llama-server" and body.get("stream"):
                         self._refuse_in_stream(error)
+                    elif server.mimic == "llama-cpp-python" and body.get("stream"):
+                        # llama-cpp-python (0.3.36, seen) answers 200 and raises inside the
+                        # stream: the client gets no event at all, the error only in its log.
+                        self._end_empty_stream()
                     else:
                         self._send(400, {"error": error})
                     return
@@ -404,6 +408,14 @@ class OpenAIServer:
                 self.end_headers()
                 self.wfile.write(b"error: " + json.dumps(error).encode() + b"\n\n")
                 self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+                self.close_connection = True
+
+            def _end_empty_stream(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
                 self.wfile.flush()
                 self.close_connection = True
 

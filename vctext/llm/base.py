@@ -188,6 +188,12 @@ class LLM(ABC):
     def default_context(self) -> int:
         return 8192
 
+    @property
+    def answer_tokens(self) -> int:
+        """Tokens kept for the answer: ``max_tokens``, but at most a quarter of a small context,
+        so a 1024-token server still has room for the question and the video's text."""
+        return max(1, min(self.options.max_tokens, self.context_tokens // 4))
+
     def count_tokens(self, text: str) -> int:
         return estimate_tokens(text)
 

@@ -242,7 +242,7 @@ class LocalChat(LLM):
                     self._model.generate(
                         **inputs,
                         streamer=streamer,
-                        max_new_tokens=self.options.max_tokens,
+                        max_new_tokens=self.answer_tokens,
                         pad_token_id=self._tokenizer.pad_token_id or self._tokenizer.eos_token_id,
                         top_p=None,
                         top_k=None,

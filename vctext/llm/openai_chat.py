@@ -99,6 +99,8 @@ class OpenAIChat(LLM):
         self._tokenizer: tuple | None = None  # one of TOKENIZERS, once a server answered it
         self._tokenizer_probed = False
         self._server_count = lru_cache(maxsize=512)(self._count_on_server)
+        #: Set when a stream of this call ended with no event: its retries go unstreamed.
+        self._unstreamed = False
 
     @property
     def model(self) -> str:
@@ -224,12 +226,15 @@ class OpenAIChat(LLM):
         return {
             "model": self.model,
             "temperature": self.options.temperature,
-            "max_tokens": self.options.max_tokens,
+            "max_tokens": self.answer_tokens,
         }
 
     def _stream(self, messages: list[Message]) -> Iterator[str]:
         # The raw event stream, read here: llama.cpp's server sends an error inside a stream as
         # an `error:` field, which the client's own reader skips without a word.
+        if self._unstreamed:
+            yield from self._whole(messages)
+            return
         create = self._client.chat.completions.with_streaming_response.create
         with create(messages=[m.to_json() for m in messages], stream=True, **self._request()) as r:
             events = 0
@@ -249,7 +254,17 @@ class OpenAIChat(LLM):
                 if isinstance(delta, dict) and isinstance(delta.get("content"), str):
                     yield delta["content"]
         if not events:
-            raise MalformedAnswer("the stream ended without a single event")
+            # llama-cpp-python ends a stream with no event at all when the request fails after
+            # its 200 (a prompt longer than the context among them) and says why only in its own
+            # log: the same request unstreamed gets the server's answer, or its real error.
+            # A server that streamed nothing is asked unstreamed for the rest of this call.
+            log.info("the stream ended without a single event; asking again without streaming")
+            self._unstreamed = True
+            yield from self._whole(messages)
+
+    def stream(self, messages: list[Message]) -> Iterator[str]:
+        self._unstreamed = False
+        return super().stream(messages)
 
     def complete(self, messages: list[Message]) -> str:
         """One non-streamed answer (retries and error messages as for :meth:`stream`)."""

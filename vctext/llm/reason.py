@@ -94,7 +94,7 @@ def video_text(video: str | os.PathLike | VideoText, **options: Any) -> VideoTex
 def evidence_budget(llm: LLM, question: str, history_share: float = 0.0) -> int:
     """Tokens the video text may take next to the system prompt, question and answer."""
     overhead = llm.count_messages(build_messages("", [], question))
-    room = llm.context_tokens - llm.options.max_tokens - overhead
+    room = llm.context_tokens - llm.answer_tokens - overhead
     return int((room - room * history_share) * MARGIN)
 
 
@@ -110,19 +110,43 @@ def summarizer(llm: LLM) -> Summarizer:
             words=str(words),
         )
         messages = [Message("system", system_prompt()), Message("user", prompt)]
-        lines = text.splitlines()
-        too_long = llm.count_messages(messages) > llm.context_tokens - llm.options.max_tokens
-        if too_long and len(lines) > 1 and depth < 8:
-            half = len(lines) // 2
-            parts = [
-                summarize("\n".join(lines[:half]), start, end, words, depth + 1),
-                summarize("\n".join(lines[half:]), start, end, words, depth + 1),
-            ]
+        room = llm.context_tokens - llm.answer_tokens
+        used = llm.count_messages(messages)
+        halves = _halves(text)
+        if used > room and halves and depth < 8:
+            parts = [summarize(half, start, end, words, depth + 1) for half in halves]
             return summarize("\n".join(parts), start, end, words, depth + 1)
+        if used > room:  # one word, or halved 8 times over: send what fits, never a refusal
+            text = _first_tokens(text, llm, room - (used - llm.count_tokens(text)))
+            return summarize(text, start, end, words, 8) if text else ""
         log.info("summarizing %s-%s to fit the context", format_time(start), format_time(end))
         return llm.complete(messages)
 
     return summarize
+
+
+def _halves(text: str) -> list[str] | None:
+    """``text`` cut in two at a line break, else between words; None when it is one word."""
+    lines = text.splitlines()
+    if len(lines) > 1:
+        return ["\n".join(lines[: len(lines) // 2]), "\n".join(lines[len(lines) // 2 :])]
+    words = text.split(" ")
+    if len(words) > 1:
+        return [" ".join(words[: len(words) // 2]), " ".join(words[len(words) // 2 :])]
+    return None
+
+
+def _first_tokens(text: str, llm: LLM, tokens: int) -> str:
+    """The longest start of ``text`` (whole words) that takes at most ``tokens``."""
+    words = text.split(" ")
+    low, high = 0, len(words)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if llm.count_tokens(" ".join(words[:mid])) <= tokens:
+            low = mid
+        else:
+            high = mid - 1
+    return " ".join(words[:low])
 
 
 def fit_for(doc: VideoText, llm: LLM, question: str | None, history_share: float = 0.0) -> Fitted:
@@ -285,7 +309,7 @@ class Chat:
 
     def messages(self, question: str) -> list[Message]:
         """What the next turn sends: the oldest turns go first when the budget is short."""
-        limit = self.llm.context_tokens - self.llm.options.max_tokens
+        limit = self.llm.context_tokens - self.llm.answer_tokens
         history = list(self.history)
         while True:
             messages = build_messages(self.fitted.text, history, question)
