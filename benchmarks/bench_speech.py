@@ -184,7 +184,8 @@ def child(job: dict) -> dict:
     else:  # DescribeOptions cannot name a model: the pipeline's audio pass with this one
         from vctext import video
         from vctext.perception.base import PerceiverOptions, load_perceiver
-        from vctext.pipeline import _run_audio, resolve_device
+        from vctext.pipeline import _run_audio
+        from vctext.plan import resolve_device
 
         info = video.probe(job["path"])
         start, end = video.clip_range(info, options.start, options.end)

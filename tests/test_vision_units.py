@@ -20,7 +20,7 @@ from vctext.perception.base import (
 )
 from vctext.perception.tracking import Tracker
 from vctext.perception.vision import chunks, iou_matrix, nms, to_source
-from vctext.pipeline import plan_perceivers
+from vctext.plan import plan_perceivers
 from vctext.types import Frame, Observation
 
 VISION = {
