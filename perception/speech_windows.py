@@ -1,21 +1,17 @@
 """Where the speech is: voice activity, cut into the windows a Whisper model hears one at a time.
 
-Whisper reads 30 s at a time. Handed a long stretch of mostly silence it loses sentences (its
-window seeking skips past them) or invents text in the quiet; handed all the speech glued
-together (faster-whisper's own VAD filter) a sentence can be timed into the wrong minute. So the
-speech is found first (Silero VAD) and each window the recognizer hears is a stretch of the real
-audio, up to ``MAX_WINDOW`` seconds, that starts and ends in a pause: every time it reports is
-a real time, and no sentence can run across a long silence.
-"""
+Handed all the speech of a chunk glued together (faster-whisper's own VAD filter), Whisper wrote
+lines that ran across the silences between sentences, up to two minutes long, so most sentences
+had no line at their time; handed long silence, it may invent text in the quiet. So the speech is
+found first (Silero VAD) and each window the recognizer hears is a stretch of the real audio, up
+to ``MAX_WINDOW`` seconds, that starts and ends in a pause: every time it reports is a real time,
+and no line can run across a long silence."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
-
-log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 #: Longest window handed to the recognizer, seconds: under Whisper's 30 s so one pass reads it.
