@@ -20,7 +20,6 @@ from vctext.cli_reason import ask, chat, instruct, mcp_server
 from vctext.cli_support import (
     Bars,
     batch_failed,
-    check_template,
     fail,
     handle_errors,
     output_targets,
@@ -97,7 +96,7 @@ def describe(
 ):
     """Describe VIDEO(s) as timestamped text (captions, tags, objects, on-screen text, speech)."""
     import vctext
-    from vctext.render import render, write_atomic
+    from vctext.render import load_template, render, write_atomic
 
     config.file_values()  # a broken config file is an error, not silently ignored
     for name in [n for n in settings if n in config.SETTINGS]:
@@ -118,7 +117,7 @@ def describe(
     # Every option and path is checked now, before the first video is opened.
     config.describe_options(start=start, end=end, **settings)
     if template:
-        check_template(template)
+        load_template(template)
     targets = output_targets(videos, output, _EXTENSIONS[fmt])
     quiet = ctx.find_root().ensure_object(dict).get("quiet", False)
     show = (not quiet) and (progress if progress is not None else sys.stderr.isatty())

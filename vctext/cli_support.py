@@ -233,28 +233,6 @@ def batch_failed(failed: int, total: int, what: str, codes: Iterable[int] = ()) 
     fail(f"all {total} {what} failed (see above)", distinct.pop() if len(distinct) == 1 else 1)
 
 
-def check_template(template: str | os.PathLike) -> None:
-    """A ``--template`` that cannot be read or compiled is an error before any perception."""
-    import jinja2
-
-    from vctext.render import _environment
-
-    path = Path(template).expanduser()
-    if not path.is_file():
-        raise InputError(f"template not found: '{path}' (pass a Jinja2 template file)")
-    try:
-        path.read_text(encoding="utf-8")
-        _environment(jinja2.FileSystemLoader(str(path.parent))).get_template(path.name)
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"template '{path}' is not UTF-8 text (byte {exc.start}); save it as UTF-8"
-        ) from exc
-    except OSError as exc:
-        raise InputError(f"cannot read template '{path}': {exc.strerror}") from exc
-    except jinja2.TemplateError as exc:
-        raise InputError(f"template '{path}' failed: {exc}") from exc
-
-
 class Printer:
     """Streams answer pieces to stdout as they arrive, without the answer's leading blanks."""
 

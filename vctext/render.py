@@ -80,26 +80,36 @@ def _context(doc: VideoText) -> dict:
     }
 
 
+def load_template(template: str | os.PathLike) -> jinja2.Template:
+    """A user's template file, compiled; one-line errors for a missing, unreadable, non-UTF-8 or
+    broken one (``--template`` is checked with this before any perception)."""
+    path = Path(template).expanduser()
+    if not path.is_file():
+        raise InputError(f"template not found: '{path}' (pass a Jinja2 template file)")
+    try:
+        return _environment(jinja2.FileSystemLoader(str(path.parent))).get_template(path.name)
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"template '{path}' is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from exc
+    except OSError as exc:
+        raise InputError(f"cannot read template '{path}': {exc.strerror}") from exc
+    except jinja2.TemplateError as exc:
+        raise InputError(f"template '{path}' failed: {exc}") from exc
+
+
 def render_template(doc: VideoText, template: str | Path | None = None, fmt: str = "text") -> str:
     """Render with a built-in template (by format) or a user's template file."""
     if template:
-        path = Path(template).expanduser()
-        if not path.is_file():
-            raise InputError(f"template not found: '{path}' (pass a Jinja2 template file)")
-        env = _environment(jinja2.FileSystemLoader(str(path.parent)))
-        name = path.name
+        compiled = load_template(template)
     else:
         env = _environment(jinja2.FileSystemLoader(str(resources.files("vctext.templates"))))
-        name = _BUILTIN[fmt]
+        compiled = env.get_template(_BUILTIN[fmt])
     try:
-        return env.get_template(name).render(**_context(doc))
+        return compiled.render(**_context(doc))
     except jinja2.TemplateError as exc:
-        where = f"template '{template}'" if template else f"built-in template {name}"
+        where = f"template '{template}'" if template else f"built-in template {_BUILTIN[fmt]}"
         raise InputError(f"{where} failed: {exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"template '{template}' is not UTF-8 text (byte {exc.start}); save it as UTF-8"
-        ) from exc
 
 
 def _cues(doc: VideoText) -> list[tuple[float, float, str]]:
