@@ -18,8 +18,9 @@ import pytest
 from conftest import SPEECH_START, ffmpeg, make_video, requires_media_tools
 
 from vctext.document import VideoText
+from vctext.kinds import KINDS
 from vctext.render import render
-from vctext.types import KINDS, Observation, Segment, VideoInfo
+from vctext.types import Observation, Segment, VideoInfo
 
 pytestmark = requires_media_tools
 

@@ -1,9 +1,10 @@
-"""Merge observations into time ranges: repeats collapsed, one block of lines per range.
+"""Merge observations into time ranges: repeats collapsed, one block of items per range.
 
 Ranges follow what is on screen: consecutive frames that look the same (same caption, or else
-the same tags/objects) form one range, and scene cuts always start a new one. Visual lines
-(caption, tags, objects) show in every range they overlap; speech and on-screen text sit in the
-range where they start. With nothing visual, each stretch of speech is its own range.
+the same tags/objects: each kind's ``range_tier``) form one range, and scene cuts always start a
+new one. Kinds that last (caption, tags, objects) show in every range they overlap; instants
+(speech, on-screen text) sit in the range where they start. With nothing lasting, each stretch of
+speech is its own range. Which kind is which is read from :mod:`vctext.kinds`.
 """
 
 from __future__ import annotations
@@ -11,14 +12,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from vctext.types import KINDS, Observation, Segment
+from vctext import kinds
+from vctext.types import Item, Observation, Segment
 
-#: Kinds seen on a frame (they span one frame interval unless collapsed).
-FRAME_KINDS = frozenset({"caption", "tags", "dense", "detect", "ocr", "action"})
-#: Kinds that persist on screen: shown in every range they overlap.
-PERSISTENT_KINDS = frozenset({"caption", "tags", "dense", "detect", "action"})
-#: At most this many tags per range, highest scores first.
-MAX_TAGS = 8
+
+def _lasts(o: Observation) -> bool:
+    return kinds.spec(o.kind).lasts
 
 
 def _key(o: Observation) -> tuple:
@@ -50,7 +49,7 @@ def collapse(observations: Iterable[Observation], tolerance: float) -> list[Obse
                 out.append(current)
                 current = o
         out.append(current)
-    out.sort(key=lambda o: (o.start, KINDS.index(o.kind) if o.kind in KINDS else 99, o.text))
+    out.sort(key=lambda o: (o.start, kinds.order(o.kind), o.text))
     return out
 
 
@@ -60,7 +59,7 @@ def _visual_ranges(
     """Ranges of consecutive frames with the same look; a scene cut always starts a new range."""
     by_time: dict[float, list[Observation]] = defaultdict(list)
     for o in raw:
-        if o.kind in FRAME_KINDS and o.kind != "ocr":
+        if _lasts(o):
             by_time[round(o.start, 3)].append(o)
     if not by_time:
         return []
@@ -70,10 +69,14 @@ def _visual_ranges(
     cut_times = sorted(cuts)
     for t in sorted(by_time):
         items = by_time[t]
-        captions = sorted(o.text.lower() for o in items if o.kind == "caption")
-        sig = tuple(captions) or tuple(
-            sorted({o.text.lower() for o in items if o.kind in ("tags", "detect", "action")})
-        )
+        tiers = {1: [], 2: set()}
+        for o in items:
+            tier = kinds.spec(o.kind).range_tier
+            if tier == 1:
+                tiers[1].append(o.text.lower())
+            elif tier == 2:
+                tiers[2].add(o.text.lower())
+        sig = tuple(sorted(tiers[1])) or tuple(sorted(tiers[2]))
         frame_end = max(o.end for o in items)
         started = current_sig is not None
         cut_between = started and any(previous + 1e-6 < c <= t + 1e-6 for c in cut_times)
@@ -99,17 +102,6 @@ def _speech_ranges(collapsed: list[Observation]) -> list[tuple[float, float]]:
     return [(a, b) for a, b in ranges]
 
 
-def format_line(o: Observation) -> str:
-    """One observation as it appears in a range's lines."""
-    text = o.text
-    if o.kind in ("detect", "dense"):
-        if o.track is not None:
-            text = f"{text} #{o.track}"
-        if o.box is not None:
-            text += " [" + ",".join(str(int(v)) for v in o.box) + "]"
-    return text
-
-
 def build_segments(
     observations: list[Observation], frame_interval: float, duration: float | None = None
 ) -> tuple[list[Observation], list[Segment]]:
@@ -118,19 +110,20 @@ def build_segments(
     Returns the collapsed observations (for the JSON output) and the segments.
     """
     tolerance = frame_interval * 0.5 + 1e-6
-    cuts = [o.start for o in observations if o.kind == "scene"]
-    collapsed = collapse([o for o in observations if o.kind != "scene"], tolerance)
-    collapsed += [o for o in observations if o.kind == "scene"]
-    collapsed.sort(key=lambda o: (o.start, KINDS.index(o.kind) if o.kind in KINDS else 99))
-    content = [o for o in collapsed if o.kind != "scene"]
+    is_cut = [kinds.spec(o.kind).cut for o in observations]
+    cuts = [o.start for o, cut in zip(observations, is_cut, strict=True) if cut]
+    collapsed = collapse(
+        [o for o, cut in zip(observations, is_cut, strict=True) if not cut], tolerance
+    )
+    collapsed += [o for o, cut in zip(observations, is_cut, strict=True) if cut]
+    collapsed.sort(key=lambda o: (o.start, kinds.order(o.kind)))
+    content = [o for o in collapsed if not kinds.spec(o.kind).cut]
     ranges = _visual_ranges(observations, frame_interval, cuts)
     if not ranges:
         ranges = _speech_ranges(content)
     # Things that start outside every range (speech over a stretch with no frames) get their own.
     orphans = [
-        o
-        for o in content
-        if o.kind not in PERSISTENT_KINDS and not any(a - 1e-6 <= o.start < b for a, b in ranges)
+        o for o in content if not _lasts(o) and not any(a - 1e-6 <= o.start < b for a, b in ranges)
     ]
     if orphans:
         # ...and stop where the next visual range starts, so ranges never overlap.
@@ -142,32 +135,39 @@ def build_segments(
         ranges = sorted(ranges + extra)
     segments = []
     for a, b in ranges:
-        lines: dict[str, list[str]] = {}
-        tags: list[Observation] = []
+        items: dict[str, dict[str, Item]] = {}  # kind -> line -> item, first seen first
         for o in content:
-            if o.kind in PERSISTENT_KINDS:
+            if _lasts(o):
                 inside = o.start < b - 1e-6 and o.end > a + 1e-6
             else:
                 inside = a - 1e-6 <= o.start < b - 1e-6 or (o.start == a == b)
-            if not inside:
-                continue
-            if o.kind == "tags":
-                tags.append(o)
-                continue
-            line = format_line(o)
-            bucket = lines.setdefault(o.kind, [])
-            if line not in bucket:
-                bucket.append(line)
-        if tags:
-            best: dict[str, float] = {}
-            for o in tags:
-                best[o.text] = max(best.get(o.text, 0.0), o.score or 0.0)
-            lines["tags"] = sorted(best, key=lambda t: -best[t])[:MAX_TAGS]
-        if lines:
+            if inside:
+                _add(items.setdefault(o.kind, {}), o)
+        if items:
             end = min(b, duration) if duration else b
-            ordered = {k: lines[k] for k in KINDS if k in lines}
+            ordered = {k: _ranked(k, items[k]) for k in sorted(items, key=kinds.order)}
             segments.append(Segment(a, max(end, a), ordered))
     return collapsed, segments
+
+
+def _add(bucket: dict[str, Item], o: Observation) -> None:
+    """One observation into a range's items of its kind; a repeat keeps the first (or, for kinds
+    ranked by score, the best score of its text)."""
+    item = Item.of(o)
+    if kinds.spec(o.kind).per_range is None:
+        bucket.setdefault(item.line(), item)
+        return
+    item = Item(o.text, score=o.score or 0.0)
+    known = bucket.get(o.text)
+    if known is None or item.score > known.score:
+        bucket[o.text] = item
+
+
+def _ranked(kind: str, bucket: dict[str, Item]) -> tuple[Item, ...]:
+    limit = kinds.spec(kind).per_range
+    if limit is None:
+        return tuple(bucket.values())
+    return tuple(sorted(bucket.values(), key=lambda item: -(item.score or 0.0))[:limit])
 
 
 def top_tags(observations: list[Observation], limit: int = 10) -> list[str]:

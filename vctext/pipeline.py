@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Callable
 
-from vctext import video
+from vctext import kinds, video
 from vctext.cache import Cache, cache_key
 from vctext.config import DescribeOptions, check_tune_kinds, perceiver_params
 from vctext.document import PerceiverRun, VideoText
@@ -196,10 +196,11 @@ def _frame_spans(
 
     Scene cuts stay instants. Extra scene-change frames make some intervals shorter.
     """
-    times = sorted({o.start for o in observations if o.end <= o.start and o.kind != "scene"})
+    cut = {o.kind for o in observations if kinds.spec(o.kind).cut}
+    times = sorted({o.start for o in observations if o.end <= o.start and o.kind not in cut})
     out = []
     for o in observations:
-        if o.end > o.start or o.kind == "scene":
+        if o.end > o.start or o.kind in cut:
             out.append(o)
             continue
         end = o.start + interval

@@ -16,6 +16,7 @@ from pathlib import Path
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
+from vctext import kinds
 from vctext.document import VideoText
 from vctext.errors import InputError, VctextError
 
@@ -69,6 +70,7 @@ def _context(doc: VideoText) -> dict:
         "width": width,
         "height": height,
         "segments": doc.segments,
+        "kinds": dict(kinds.KINDS),
         "notes": doc.notes,
         "language": doc.language,
         "top_tags": doc.top_tags,
@@ -113,15 +115,19 @@ def render_template(doc: VideoText, template: str | Path | None = None, fmt: str
 
 
 def _cues(doc: VideoText) -> list[tuple[float, float, str]]:
-    """Subtitle cues: speech; with no speech, each range's first visual line."""
-    speech = [(o.start, o.end, o.text) for o in doc.observations if o.kind == "asr"]
+    """Subtitle cues: speech; with no speech, each range's best-ranked kind's first items."""
+    own = {s.name for s in kinds.KINDS.values() if s.cue_rank == 0}
+    speech = [(o.start, o.end, o.text) for o in doc.observations if o.kind in own]
     if speech:
         return speech
+    ranked = [s for s in kinds.KINDS.values() if s.cue_rank]
+    ranked.sort(key=lambda s: s.cue_rank)
     cues = []
     for seg in doc.segments:
-        for kind in ("caption", "action", "ocr", "detect", "dense", "tags"):
-            if seg.lines.get(kind):
-                cues.append((seg.start, seg.end, "; ".join(seg.lines[kind][:3])))
+        for spec in ranked:
+            if seg.items.get(spec.name):
+                first = seg.items[spec.name][:3]
+                cues.append((seg.start, seg.end, "; ".join(item.line() for item in first)))
                 break
     return cues
 

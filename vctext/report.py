@@ -16,6 +16,7 @@ import jinja2
 import numpy as np
 from jinja2.sandbox import SandboxedEnvironment
 
+from vctext import kinds
 from vctext.document import VideoText
 from vctext.errors import InputError, VctextError
 from vctext.types import Observation, Segment
@@ -28,17 +29,6 @@ MAX_THUMBNAILS = 60
 THUMB_SIDE = 320
 #: Region boxes drawn on one thumbnail, at most.
 MAX_BOXES = 12
-
-_LABELS = {
-    "caption": "caption",
-    "action": "action",
-    "tags": "tags",
-    "dense": "regions",
-    "detect": "objects",
-    "ocr": "text on screen",
-    "asr": "speech",
-    "scene": "scene",
-}
 
 
 @dataclass(frozen=True)
@@ -134,7 +124,7 @@ def boxes_for(doc: VideoText, seg: Segment, at: float, limit: int = MAX_BOXES) -
     """Boxes of the range, one per object (track or label), the one seen closest to ``at``."""
     chosen: dict[tuple, Observation] = {}
     for o in doc.observations:
-        if o.box is None or o.kind not in ("dense", "detect"):
+        if o.box is None or not kinds.spec(o.kind).boxed:
             continue
         # Overlaps the range; a box ending where the range starts belongs to the range before.
         if o.start >= seg.end or max(o.end, o.start + 1e-6) <= seg.start:
@@ -218,7 +208,7 @@ def render_html(
         is_range=doc.is_range,
         length=doc.video.duration,
         cards=build_cards(doc, thumbs),
-        labels=_LABELS,
+        kinds=dict(kinds.KINDS),
         top_tags=doc.top_tags,
         language=doc.language,
         summary=doc.summary,

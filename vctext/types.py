@@ -1,4 +1,8 @@
-"""Typed values that cross module boundaries. Times are absolute seconds from the file's start."""
+"""Typed values that cross module boundaries. Times are absolute seconds from the file's start.
+
+What each observation kind *is* lives in :mod:`vctext.kinds`; an observation of a kind not in
+that table cannot be made.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-#: Every kind of observation a perceiver may emit, in the order the template shows them.
-KINDS = ("scene", "caption", "action", "tags", "dense", "detect", "ocr", "asr")
+from vctext import kinds
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,9 @@ class Observation:
     track: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        kinds.spec(self.kind)  # an unknown kind is an error here, not a line lost later
+
     def to_json(self) -> dict[str, Any]:
         return {
             "start": round(self.start, 3),
@@ -163,12 +169,75 @@ class Observation:
 
 
 @dataclass(frozen=True)
+class Item:
+    """One item of a time range: what was seen or heard, with the fields renderers need.
+
+    ``box``/``track`` are set on kinds whose spec is ``boxed``; ``count`` is how many alike
+    objects one item stands for once boxes are dropped to save room ("person x2").
+    """
+
+    text: str
+    track: int | None = None
+    box: tuple[int, int, int, int] | None = None
+    score: float | None = None
+    count: int = 1
+    #: Who said it ("S1"), when speech is told apart by speaker.
+    speaker: str | None = None
+
+    @classmethod
+    def of(cls, o: Observation) -> Item:
+        """The item an observation shows as (box and track only where its kind has them)."""
+        boxed = kinds.spec(o.kind).boxed
+        speaker = o.extra.get("speaker")
+        return cls(
+            o.text,
+            track=o.track if boxed else None,
+            box=tuple(int(v) for v in o.box) if boxed and o.box is not None else None,
+            score=o.score,
+            speaker=None if speaker is None else str(speaker),
+        )
+
+    def line(self) -> str:
+        """The item as one line of plain text, as JSON ``lines`` and the text layout show it."""
+        text = self.text
+        if self.track is not None:
+            text += f" #{self.track}"
+        if self.box is not None:
+            text += " [" + ",".join(str(int(v)) for v in self.box) + "]"
+        if self.count > 1:
+            text += f" x{self.count}"
+        return text
+
+    def __str__(self) -> str:
+        return self.line()
+
+    def replace(self, **changes: Any) -> Item:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
 class Segment:
-    """One time range of the merged document and the lines shown for it, by kind."""
+    """One time range of the merged document and its items, by kind, in block order.
+
+    ``items`` may be given plain strings (each becomes an :class:`Item` with that text);
+    ``lines`` is the same as text, the form of the JSON contract and of user templates.
+    """
 
     start: float
     end: float
-    lines: dict[str, list[str]]
+    items: dict[str, tuple[Item, ...]]
+
+    def __post_init__(self) -> None:
+        items = {}
+        for kind, values in self.items.items():
+            kinds.spec(kind)
+            items[kind] = tuple(v if isinstance(v, Item) else Item(str(v)) for v in values)
+        object.__setattr__(self, "items", items)
+
+    @cached_property
+    def lines(self) -> dict[str, list[str]]:
+        """kind -> the items as text lines."""
+        return {kind: [item.line() for item in values] for kind, values in self.items.items()}
 
     def to_json(self) -> dict[str, Any]:
         return {"start": round(self.start, 3), "end": round(self.end, 3), "lines": self.lines}

@@ -31,11 +31,10 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 
 import numpy as np
 
+from vctext import kinds
 from vctext.document import VideoText
 from vctext.render import format_time
 from vctext.types import Segment
-
-_LABELS = {"dense": "regions", "detect": "objects", "ocr": "text on screen", "asr": "speech"}
 
 
 def range_text(seg: Segment) -> str:
@@ -43,12 +42,11 @@ def range_text(seg: Segment) -> str:
     stamp = f"{format_time(seg.start)}-{format_time(seg.end)}"
     lines = []
     for kind, items in seg.lines.items():
-        if kind in ("ocr", "asr"):
-            value = " ".join('"' + " ".join(i.split()) + '"' for i in items)
-        else:
-            value = ("; " if kind in ("dense", "detect") else ", ").join(items)
+        spec = kinds.spec(kind)
+        if spec.quoted:
+            items = ['"' + " ".join(i.split()) + '"' for i in items]
         lead = stamp if not lines else " " * len(stamp)
-        lines.append(f"{lead}  {_LABELS.get(kind, kind)}: {value}")
+        lines.append(f"{lead}  {spec.label}: {spec.join.join(items)}")
     return "\n".join(lines)
 
 

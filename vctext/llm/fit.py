@@ -18,17 +18,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vctext import kinds
 from vctext.document import VideoText
 from vctext.errors import LLMError
 from vctext.llm.base import ContextLengthError, estimate_tokens
 from vctext.llm.relevance import content_words, relevance_scores, segment_text
 from vctext.render import format_time, render
-from vctext.types import KINDS, Segment
+from vctext.types import Item, Segment
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +36,11 @@ TokenCounter = Callable[[str], int]
 #: summarize(text, start, end, words) -> at most about ``words`` words; backed by the LLM.
 Summarizer = Callable[[str, float, float, int], str]
 
-#: Lines kept word for word when ranges merge.
-VERBATIM = ("asr", "ocr", "summary")
-ORDER = (*KINDS, "summary")
 WINDOWS = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 #: Past the merges, summaries and left-out ranges work on ranges of about this length...
 FINE_WINDOW = 60.0
 #: ... and one summary covers at most this much of the video.
 SUMMARY_WINDOW = 300.0
-_BOX = re.compile(r"\s*\[[-\d,\s]+\]\s*$")
-_TRACK = re.compile(r"\s+#\d+$")
-_COUNT = re.compile(r"^(.*) x(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -72,20 +66,25 @@ def _jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a | b else 1.0
 
 
-def _look(seg: Segment, kinds: tuple[str, ...]) -> set[str]:
-    return {
-        w
-        for k in kinds
-        for line in seg.lines.get(k, [])
-        for w in content_words(_plain_object(line) if k in ("detect", "dense") else line)
-    }
+def _look(seg: Segment, tier: list[str]) -> set[str]:
+    return {w for k in tier for item in seg.items.get(k, ()) for w in content_words(item.text)}
+
+
+def _alike_tiers() -> list[list[str]]:
+    """Kinds that tell whether two ranges show the same: reworded sentences (captions, actions),
+    else what else lasts on screen (tags, objects)."""
+    specs = kinds.KINDS.values()
+    return [
+        [s.name for s in specs if s.reworded],
+        [s.name for s in specs if s.lasts and not s.reworded],
+    ]
 
 
 def similar(a: Segment, b: Segment, threshold: float = 0.6) -> bool:
     """Whether two ranges show about the same thing: captions (else tags and objects) that
     share most of their words. Captioners reword one shot from frame to frame."""
-    for kinds in (("caption", "action"), ("tags", "detect", "dense")):
-        look_a, look_b = _look(a, kinds), _look(b, kinds)
+    for tier in _alike_tiers():
+        look_a, look_b = _look(a, tier), _look(b, tier)
         if look_a or look_b:
             return _jaccard(look_a, look_b) >= threshold
     return False
@@ -107,49 +106,55 @@ def collapse_repeats(segments: list[Segment]) -> list[Segment]:
     return out
 
 
-def _with_lines(seg: Segment, lines: dict[str, list[str]]) -> Segment:
-    return Segment(seg.start, seg.end, {k: v for k, v in lines.items() if v})
+def _with_items(seg: Segment, items: dict[str, tuple[Item, ...]]) -> Segment:
+    return Segment(seg.start, seg.end, {k: v for k, v in items.items() if v})
 
 
 def limit_tags(segments: list[Segment], keep: int = 3) -> list[Segment]:
-    return [
-        _with_lines(s, {**s.lines, "tags": s.lines["tags"][:keep]}) if "tags" in s.lines else s
-        for s in segments
-    ]
+    """Kinds ranked by score (tags) keep their best ``keep`` items."""
+    out = []
+    for s in segments:
+        ranked = [k for k in s.items if kinds.spec(k).per_range is not None]
+        out.append(
+            _with_items(s, {**s.items, **{k: s.items[k][:keep] for k in ranked}}) if ranked else s
+        )
+    return out
 
 
-def _plain_object(line: str) -> str:
-    return _TRACK.sub("", _BOX.sub("", line)).strip()
+def _plain(item: Item) -> Item:
+    """An object without its box and track id (what it is, and how many)."""
+    return Item(item.text, count=item.count)
 
 
-def _counted(items: list[str]) -> list[str]:
+def _counted(items: tuple[Item, ...]) -> tuple[Item, ...]:
     counts: Counter[str] = Counter()
     for item in items:
-        m = _COUNT.match(item)
-        name, n = (m.group(1), int(m.group(2))) if m else (item, 1)
-        counts[name] += n
-    return [f"{name} x{n}" if n > 1 else name for name, n in counts.items()]
+        counts[item.text] += item.count
+    return tuple(Item(text, count=n) for text, n in counts.items())
 
 
 def strip_boxes(segments: list[Segment]) -> list[Segment]:
+    """Boxed kinds lose boxes and track ids; alike objects are counted ("person x2")."""
     out = []
     for s in segments:
-        lines = dict(s.lines)
-        for kind in ("detect", "dense"):
-            if kind in lines:
-                lines[kind] = _counted([_plain_object(x) for x in lines[kind]])
-        out.append(_with_lines(s, lines))
+        items = dict(s.items)
+        for kind in items:
+            if kinds.spec(kind).boxed:
+                items[kind] = _counted(items[kind])
+        out.append(_with_items(s, items))
     return out
 
 
 def drop_low_value(segments: list[Segment], objects: int = 3) -> list[Segment]:
+    """Low-value kinds go; boxed kinds that stay keep their first ``objects`` items."""
     out = []
     for s in segments:
-        lines = {k: v for k, v in s.lines.items() if k not in ("tags", "dense")}
-        if "detect" in lines:
-            lines["detect"] = lines["detect"][:objects]
-        out.append(_with_lines(s, lines))
-    return [s for s in out if s.lines]
+        items = {k: v for k, v in s.items.items() if not kinds.spec(k).low_value}
+        for kind in items:
+            if kinds.spec(kind).boxed:
+                items[kind] = items[kind][:objects]
+        out.append(_with_items(s, items))
+    return [s for s in out if s.items]
 
 
 def merge_segments(group: list[Segment], keep: int = 3, keep_tags: int | None = None) -> Segment:
@@ -158,38 +163,42 @@ def merge_segments(group: list[Segment], keep: int = 3, keep_tags: int | None = 
     they, tags and objects are ranked by how long they were seen; the top ``keep`` stay."""
     if len(group) == 1:
         return group[0]
-    verbatim: dict[str, list[str]] = defaultdict(list)
+    verbatim: dict[str, dict[str, Item]] = defaultdict(dict)  # kind -> line -> item
     seen: dict[str, dict[str, float]] = defaultdict(dict)  # kind -> key -> seconds
     shown: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
     first: dict[str, dict[str, int]] = defaultdict(dict)
+    as_item: dict[str, Item] = {}  # line -> the first item shown as that line
     for i, seg in enumerate(group):
         span = max(seg.end - seg.start, 0.1)
-        for kind, items in seg.lines.items():
+        for kind, items in seg.items.items():
+            spec = kinds.spec(kind)
             for rank, item in enumerate(items):
-                if kind in VERBATIM:
-                    if item not in verbatim[kind]:
-                        verbatim[kind].append(item)
+                line = item.line()
+                if spec.verbatim:
+                    verbatim[kind].setdefault(line, item)
                     continue
-                key = _plain_object(item) if kind in ("detect", "dense") else item
-                if kind in ("caption", "action"):
+                as_item.setdefault(line, item)
+                key = _plain(item).line() if spec.boxed else line
+                if spec.reworded:
                     key = _same_wording(key, seen[kind])
                 # Earlier items in a range rank higher (tags are sorted by score).
                 seen[kind][key] = seen[kind].get(key, 0.0) + span / (1 + 0.1 * rank)
-                shown[kind][key][item] += span
+                shown[kind][key][line] += span
                 first[kind].setdefault(key, i)
-    lines: dict[str, list[str]] = {}
-    for kind in ORDER:
+    merged: dict[str, tuple[Item, ...]] = {}
+    for kind in kinds.KINDS:
         if kind in verbatim:
-            lines[kind] = verbatim[kind]
+            merged[kind] = tuple(verbatim[kind].values())
         elif kind in seen:
-            limit = keep_tags if kind == "tags" and keep_tags else keep
+            ranked = kinds.spec(kind).per_range is not None
+            limit = keep_tags if ranked and keep_tags else keep
             best = sorted(seen[kind], key=lambda n: -seen[kind][n])[:limit]
             # Each shown the way it was seen longest (an object keeps one of its boxes).
-            lines[kind] = [
-                shown[kind][n].most_common(1)[0][0]
+            merged[kind] = tuple(
+                as_item[shown[kind][n].most_common(1)[0][0]]
                 for n in sorted(best, key=lambda n: first[kind][n])
-            ]
-    return Segment(group[0].start, max(s.end for s in group), lines)
+            )
+    return Segment(group[0].start, max(s.end for s in group), merged)
 
 
 def _same_wording(text: str, known: dict[str, float], threshold: float = 0.6) -> str:
@@ -340,7 +349,7 @@ def _summarize(f: _Fitter, segments: list[Segment], summarize: Summarizer) -> li
     def summarized(group: list[Segment]) -> Segment:
         merged = merge_segments(group)
         text = summarize("\n".join(_block(s) for s in group), merged.start, merged.end, words)
-        return Segment(merged.start, merged.end, {"summary": [" ".join(text.split())]})
+        return Segment(merged.start, merged.end, {"summary": (Item(" ".join(text.split())),)})
 
     parts: list[list[Segment]] = [[segments[i] for i in chunk] for chunk in chunks]
     order = sorted(
@@ -367,7 +376,11 @@ def _summarize(f: _Fitter, segments: list[Segment], summarize: Summarizer) -> li
 
 def _block(seg: Segment) -> str:
     stamp = f"{format_time(seg.start)}-{format_time(seg.end)}"
-    return "\n".join(f"{stamp}  {kind}: {' '.join(items)}" for kind, items in seg.lines.items())
+    return "\n".join(f"{stamp}  {kind}: {' '.join(lines)}" for kind, lines in seg.lines.items())
+
+
+def _kept_longest(seg: Segment) -> bool:
+    return any(kinds.spec(k).kept_longest for k in seg.items)
 
 
 def _drop(f: _Fitter, segments: list[Segment]) -> Fitted:
@@ -380,7 +393,7 @@ def _drop(f: _Fitter, segments: list[Segment]) -> Fitted:
     spread = sorted(range(n), key=lambda i: (i % 2 == 0, i % 4 == 0, i))
     position = {i: p for p, i in enumerate(spread)}
     scores = relevance_scores(segments, f.words)
-    order = sorted(range(n), key=lambda i: (scores[i], "asr" in segments[i].lines, position[i]))
+    order = sorted(range(n), key=lambda i: (scores[i], _kept_longest(segments[i]), position[i]))
 
     def keep(k: int) -> list[Segment]:
         gone = set(order[:k])

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from vctext import kinds
 from vctext.document import VideoText
 from vctext.llm import LLM_SETTINGS, load_llm
 from vctext.llm.base import LLM, ContextLengthError, Message
@@ -216,8 +217,9 @@ def relied_on(
 
 
 def _describe(seg: Segment) -> str:
-    labels = {"asr": "speech", "ocr": "text on screen", "detect": "objects", "dense": "regions"}
-    return "; ".join(f"{labels.get(k, k)}: {', '.join(v)}" for k, v in seg.lines.items())
+    return "; ".join(
+        f"{kinds.spec(kind).label}: {', '.join(lines)}" for kind, lines in seg.lines.items()
+    )
 
 
 def _answer(question: str, text: str, fitted: Fitted, llm: LLM) -> Answer:
