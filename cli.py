@@ -2,7 +2,8 @@
 
 stdout carries results only; progress and logs go to stderr. Errors are one line and a non-zero
 exit code (the traceback only with -v). Shared pieces live in ``vctext.cli_support``; the LLM
-commands (ask, chat, instruct, mcp) in ``vctext.cli_reason``.
+commands in ``vctext.cli_reason`` (ask, chat) and ``vctext.cli_instruct``; the MCP server's in
+``vctext.cli_mcp``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from pathlib import Path
 import click
 
 from vctext import __version__, config
-from vctext.cli_reason import ask, chat, instruct, mcp_server
+from vctext.cli_instruct import instruct
+from vctext.cli_mcp import mcp_server
+from vctext.cli_reason import ask, chat
 from vctext.cli_support import (
     Bars,
     batch_failed,
@@ -86,7 +89,7 @@ _EXTENSIONS = {
     help="Also write a readable narrative of the whole video with the LLM.",
 )
 @setting_option("llm")
-@setting_option("llm_model", "--model")
+@setting_option("llm_model")
 @setting_option("base_url")
 @verbosity_options
 @click.pass_context
@@ -113,7 +116,7 @@ def describe(
         raise click.UsageError("--template works with --format text or md")
     if no_cache:
         settings["cache"] = False
-    llm_settings = {k: settings.pop(k) for k in ("llm", "llm_model", "base_url") if k in settings}
+    llm_settings = {k: settings.pop(k) for k in config.group("llm") if k in settings}
     # Every option and path is checked now, before the first video is opened.
     config.describe_options(start=start, end=end, **settings)
     if template:
@@ -128,7 +131,7 @@ def describe(
         try:
             doc = vctext.describe(path, start=start, end=end, progress=bars, **settings)
             if narrate:
-                from vctext.llm.reason import render_narrated
+                from vctext.reason.ask import render_narrated
 
                 text = render_narrated(doc, fmt, template, **llm_settings)
             else:

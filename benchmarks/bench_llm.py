@@ -37,8 +37,7 @@ from video_texts import long_video_text, spoken  # noqa: E402
 import vctext  # noqa: E402
 from vctext.llm import load_llm  # noqa: E402
 from vctext.llm.base import estimate_tokens  # noqa: E402
-from vctext.llm.fit import fit  # noqa: E402
-from vctext.llm.reason import evidence_budget  # noqa: E402
+from vctext.reason.fit import evidence_budget, fit  # noqa: E402
 
 CONTEXT = 8192
 MINUTES = (1, 5, 10, 30, 60)

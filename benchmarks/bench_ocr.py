@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vctext.perception.base import PerceiverOptions, load_perceiver
+from vctext.perception.base import PerceiverOptions
+from vctext.perception.registry import load_perceiver
 from vctext.types import Frame
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"

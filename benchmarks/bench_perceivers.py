@@ -24,8 +24,9 @@ from bench_frames import vm_hwm_kb  # benchmarks/: peak RSS read from /proc
 from inputs import bikes_path
 
 from vctext import video
-from vctext.config import parse_tune, perceiver_params
-from vctext.perception.base import PROFILES, PerceiverOptions, load_perceiver, perceiver_class
+from vctext.perception.base import PerceiverOptions
+from vctext.perception.registry import PROFILES, load_perceiver, perceiver_class
+from vctext.tune import parse_tune, perceiver_params
 
 KINDS = ("ocr", "detect", "tags", "scenes")
 

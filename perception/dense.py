@@ -10,35 +10,16 @@ held back until ``finish()``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from vctext.perception.base import (
-    PROFILES,
-    ModelSpec,
-    PerceiverOptions,
-    load_perceiver,
-    perceiver_class,
-)
-from vctext.perception.caption import BLIP_BASE, Captioner
-from vctext.perception.vision import FramePerceiver, iou_matrix
+from vctext.perception.base import FramePerceiver, PerceiverOptions
+from vctext.perception.caption import BLIP_BASE_SPEC, Captioner
+from vctext.perception.registry import PROFILES, load_perceiver, perceiver_class
+from vctext.perception.vision import iou_matrix
 from vctext.types import Frame, Observation
-
-#: Any captioner of ``caption`` works here; the crops use the same weights as frame captions.
-MODELS: list[ModelSpec] = [
-    ModelSpec(
-        "dense",
-        "crop-caption",
-        BLIP_BASE,
-        f"hub:{BLIP_BASE}",
-        990,
-        "BSD-3-Clause",
-        profiles=("standard",),
-        note="captions the detector's boxes (detector separate)",
-    ),
-]
 
 #: Defaults of the parameters that change the output (all part of the cache key).
 DEFAULTS: dict[str, Any] = {
@@ -108,6 +89,8 @@ class CropCaptioner(FramePerceiver):
     extra = "vision"
     requires = ("torch", "transformers", "PIL")
     defaults = DEFAULTS
+    # Any captioner of ``caption`` works here; the crops use the same weights as frame captions.
+    models = (replace(BLIP_BASE_SPEC, note="captions the detector's boxes (detector separate)"),)
 
     def cache_params(self) -> dict[str, Any]:
         return {**super().cache_params(), "detector": ":".join(self.detector_choice)}

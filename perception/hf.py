@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from vctext.errors import ModelError
-from vctext.perception.base import Perceiver, find_model
+from vctext.perception.base import Perceiver
 
 
 def torch_device(perceiver: Perceiver) -> tuple[str, Any]:
@@ -19,9 +19,9 @@ def torch_device(perceiver: Perceiver) -> tuple[str, Any]:
     return "cpu", torch.float32
 
 
-def revision(kind: str, backend: str, model: str) -> str | None:
-    """The revision pinned in the model table for ``model`` (None for local dirs and others)."""
-    spec = find_model(kind, backend, model)
+def revision(perceiver: Perceiver, model: str) -> str | None:
+    """The revision the perceiver pins for ``model`` (None for local dirs and others)."""
+    spec = next((s for s in perceiver.models if s.name == model), None)
     return spec.revision if spec is not None else None
 
 
@@ -29,12 +29,12 @@ def load_pretrained(perceiver: Perceiver, auto_class: str, **kwargs: Any) -> Any
     """``transformers.<auto_class>.from_pretrained`` for the perceiver's model, errors explained."""
     transformers = perceiver.require("transformers")
     model = perceiver.options.model
-    rev = revision(perceiver.kind, perceiver.backend, model)
+    rev = revision(perceiver, model)
     try:
         return getattr(transformers, auto_class).from_pretrained(model, revision=rev, **kwargs)
     except (OSError, ValueError, KeyError) as exc:
         raise ModelError(
-            f"cannot load {auto_class} from '{model}' for the {perceiver.kind} backend "
+            f"cannot load {auto_class} from '{model}' for the {perceiver.name} backend "
             f"'{perceiver.backend}': {exc}; pass a local model directory, or run "
             "`vctext models pull --profile standard` where the hub is reachable"
         ) from exc

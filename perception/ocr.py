@@ -9,8 +9,9 @@ OCR is the costliest offline perceiver, so it does as little as it can per frame
 - text is *found* on a small copy of the frame (``det_side`` pixels on the short side; the
   detector's cost grows with the pixel count) and *read* from the full-size frame, so small text
   is read as sharply as the frame allows;
-- a frame whose grayscale thumbnail matches the last frame's (no cell more than ``reuse_diff``
-  grey levels apart) keeps that frame's lines without running either model;
+- a frame whose grayscale thumbnail matches the last one text was looked for on (no cell more
+  than ``reuse_diff`` grey levels apart) keeps that frame's lines without running either model
+  (:class:`~vctext.perception.base.StillAware`, as the other frame perceivers);
 - a line found where a line was before, whose letters are still the same pixels (whatever moves
   behind them), keeps its text without being read again: a subtitle is read once, not once a
   second;
@@ -27,24 +28,11 @@ from typing import Any
 import numpy as np
 
 from vctext.errors import ConfigError
-from vctext.perception.base import ModelSpec
-from vctext.perception.vision import FramePerceiver, iou_matrix, to_source
+from vctext.perception.base import STILL_DEFAULTS, ModelSpec, StillAware
+from vctext.perception.vision import iou_matrix, to_source
 from vctext.types import Frame, Observation
 
 log = logging.getLogger(__name__)
-
-MODELS: list[ModelSpec] = [
-    ModelSpec(
-        "ocr",
-        "rapidocr",
-        "pp-ocrv6",
-        "pypi:rapidocr==3.10.0",
-        32,
-        "Apache-2.0",
-        profiles=("offline",),
-        note="PP-OCRv6 det + rec (Chinese and English) and the PP-OCR angle classifier",
-    ),
-]
 
 #: Defaults of the parameters that change the output (all part of the cache key).
 DEFAULTS: dict[str, Any] = {
@@ -58,11 +46,9 @@ DEFAULTS: dict[str, Any] = {
     # The angle classifier only matters for upside-down text, rare in video; off, it saves a
     # model call per line.
     "use_cls": False,
-    # Largest change (0-255 grey levels, over cells of about 20x20 pixels) under which a whole
-    # frame counts as unchanged and keeps its text; 0 turns all reuse off (every line of every
-    # frame is read). A changed word moves cells by tens of levels; codec noise by a few.
-    "reuse_diff": 10.0,
-    "reuse_max": 10.0,  # seconds after which text is read again anyway
+    # A whole frame keeps the last frame's text as StillAware says; reuse_diff 0 also turns the
+    # reuse of single lines off (every line of every frame is read), and reuse_max bounds both.
+    **STILL_DEFAULTS,
 }
 #: A line's patch is compared in cells of this many pixels a side (about a letter's stroke).
 PATCH_CELL = 4
@@ -213,16 +199,14 @@ def without_spinning(ort: Any, engine: Any) -> int:
 
 @dataclass
 class Seen:
-    """The last frame OCR looked at: its picture (grey, full size and thumbnail) and lines."""
+    """The last frame text was looked for on: its time, grey picture and lines."""
 
     time: float
     gray: np.ndarray
-    thumb: np.ndarray
     lines: list[TextLine]
-    found_at: float  # time of the frame the detector last ran on
 
 
-class RapidOCRText(FramePerceiver):
+class RapidOCRText(StillAware):
     """RapidOCR (ONNX Runtime): lines found on a small copy of the frame, read from the frame."""
 
     requires = ("onnxruntime", "cv2", "rapidocr")
@@ -230,6 +214,16 @@ class RapidOCRText(FramePerceiver):
     kind = "ocr"
     backend = "rapidocr"
     defaults = DEFAULTS
+    models = (
+        ModelSpec(
+            "pp-ocrv6",
+            "pypi:rapidocr==3.10.0",
+            32,
+            "Apache-2.0",
+            profiles=("offline",),
+            note="PP-OCRv6 det + rec (Chinese and English) and the PP-OCR angle classifier",
+        ),
+    )
 
     def load(self) -> None:
         if not 32 <= self.params["det_side"] <= 2000:
@@ -262,9 +256,13 @@ class RapidOCRText(FramePerceiver):
         self.engine(blank, use_det=False, use_cls=bool(self.params["use_cls"]), use_rec=True)
         sleepy = without_spinning(ort, self.engine)
         log.debug("OCR sessions rebuilt without spinning: %d", sleepy)
-        self.last: Seen | None = None
-        self.ocr_runs = 0  # frames the detector ran on
+        self.seen: Seen | None = None
         self.lines_read = 0  # lines the recognizer read
+
+    @property
+    def ocr_runs(self) -> int:
+        """Frames the detector ran on."""
+        return self.model_frames
 
     def find(self, frame: Frame) -> np.ndarray:
         """Corners (N x 4 x 2, frame pixels) of the text lines on ``frame``."""
@@ -295,32 +293,25 @@ class RapidOCRText(FramePerceiver):
         return out
 
     def lines(self, frame: Frame) -> list[TextLine]:
-        """This frame's lines, reusing whatever did not change since the last frame."""
-        cv2, p = self.cv2, self.params
-        gray = cv2.cvtColor(np.ascontiguousarray(frame.image), cv2.COLOR_RGB2GRAY)
-        thumb = frame.thumbnail
-        last = self.last
+        """The lines of a frame whose picture changed, reusing those whose letters did not."""
+        gray = self.cv2.cvtColor(np.ascontiguousarray(frame.image), self.cv2.COLOR_RGB2GRAY)
+        last = self.seen
         if last is not None and not (
-            p["reuse_diff"] > 0 and last.gray.shape == gray.shape and frame.time >= last.time
+            self.params["reuse_diff"] > 0
+            and last.gray.shape == gray.shape
+            and frame.time >= last.time
         ):
             last = None  # nothing to compare with
-        if (
-            last is not None
-            and frame.time - last.found_at <= p["reuse_max"]
-            and all(frame.time - line.read_at <= p["reuse_max"] for line in last.lines)
-            and int(np.abs(thumb - last.thumb).max()) <= p["reuse_diff"]
-        ):
-            self.last = Seen(frame.time, gray, thumb, last.lines, last.found_at)
-            return last.lines  # the whole picture is unchanged
-        self.ocr_runs += 1
         lines = self.update(frame, gray, self.find(frame), last)
-        self.last = Seen(frame.time, gray, thumb, lines, frame.time)
+        self.seen = Seen(frame.time, gray, lines)
+        # A later frame showing the same picture takes these lines only while each is fresh.
+        self.stills.age_from(min((line.read_at for line in lines), default=frame.time))
         return lines
 
     def update(
         self, frame: Frame, gray: np.ndarray, polygons: np.ndarray, last: Seen | None
     ) -> list[TextLine]:
-        """Lines for the found polygons: the last frame's text where the patch is unchanged."""
+        """Lines for the found polygons: the text of the last frame looked at, where unchanged."""
         lines: list[TextLine | None] = [None] * len(polygons)
         if last is not None and last.lines and len(polygons):
             boxes = np.array([outline(poly) for poly in polygons])
@@ -360,16 +351,24 @@ class RapidOCRText(FramePerceiver):
         return same_text_pixels(before[y1:y2, x1:x2], after[y1:y2, x1:x2])
 
     def process(self, batch: list[Frame]) -> list[Observation]:
+        # A frame at a time: whether a frame may take the last lines depends on when they were
+        # read, known only once the frame before it was read.
         out: list[Observation] = []
         for frame in batch:
-            out += line_observations(frame, self.lines(frame), self.source, self.params)
+            out += super().process([frame])
         return out
 
+    def infer(self, frames: list[Frame]) -> list[list[TextLine]]:
+        return [self.lines(frame) for frame in frames]
+
+    def observe(self, frame: Frame, result: list[TextLine]) -> list[Observation]:
+        return line_observations(frame, result, self.source, self.params)
+
     def finish(self) -> list[Observation]:
-        self.last = None
-        return []
+        self.seen = None
+        return super().finish()
 
     def close(self) -> None:
         self.engine = None
-        self.last = None
+        self.seen = None
         super().close()

@@ -15,22 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from vctext.perception.base import ModelSpec
-from vctext.perception.vision import FramePerceiver
+from vctext.perception.base import FramePerceiver, ModelSpec
 from vctext.types import Frame, Observation
-
-MODELS: list[ModelSpec] = [
-    ModelSpec(
-        "scenes",
-        "content",
-        "hsv-content",
-        "pypi:opencv-python-headless",
-        0,
-        "Apache-2.0",
-        profiles=("offline",),
-        note="no weights: HSV content difference between frames",
-    ),
-]
 
 #: Defaults of the parameters that change the output (all part of the cache key).
 DEFAULTS: dict[str, Any] = {
@@ -106,9 +92,20 @@ class ContentScenes(FramePerceiver):
 
     requires = ("cv2",)
 
-    kind = "scenes"  # the perceiver's name; it emits observations of kind "scene"
+    name = "scenes"
+    kind = "scene"
     backend = "content"
     defaults = DEFAULTS
+    models = (
+        ModelSpec(
+            "hsv-content",
+            "pypi:opencv-python-headless",
+            0,
+            "Apache-2.0",
+            profiles=("offline",),
+            note="no weights: HSV content difference between frames",
+        ),
+    )
 
     def load(self) -> None:
         self.require("cv2")
@@ -135,7 +132,7 @@ class ContentScenes(FramePerceiver):
                         Observation(
                             frame.time,
                             frame.time,
-                            "scene",
+                            self.kind,
                             self.source,
                             f"scene {self.cuts.scene}",
                             score=round(distance, 4),

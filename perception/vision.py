@@ -1,18 +1,17 @@
-"""What the frame perceivers share: a base class with tunable defaults, and box arithmetic.
+"""Box arithmetic the frame perceivers share, and how many frames a CPU forward pass takes.
 
-Boxes are ``[x1, y1, x2, y2]`` in pixels; plain numpy, so it runs without any model.
+Boxes are ``[x1, y1, x2, y2]`` in pixels; plain numpy, so it runs without any model. The frame
+perceivers' base classes are in :mod:`vctext.perception.base`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
-from vctext.perception.base import Modality, Perceiver
-from vctext.types import Frame, Observation
+from vctext.types import Frame
 
 T = TypeVar("T")
 
@@ -20,93 +19,6 @@ T = TypeVar("T")
 #: measured on EfficientNet-Lite0 and YOLOv3-tiny, 8 frames cost up to twice the time per frame
 #: of 2-4 (benchmarks/bench_perceivers.py). GPUs take the whole batch.
 CPU_CHUNK = 4
-
-
-class FramePerceiver(Perceiver):
-    """A perceiver of sampled frames whose ``defaults`` may be overridden by options.params.
-
-    Every parameter, default or given, is part of the cache key: it changes the output.
-    """
-
-    modality = Modality.FRAMES
-    extra = "vision-offline"
-
-
-#: Parameters of every :class:`StillAware` perceiver (added to its own defaults).
-STILL_DEFAULTS: dict[str, Any] = {
-    # Largest change (0-255 grey levels, cells of about 20x20 pixels of a 1280-wide frame) under
-    # which a frame shows the same picture as the last one the model ran on and takes its result;
-    # 0 runs the model on every frame. A talking head moves cells by a few levels, a hand raised
-    # or a slide changed by tens.
-    "reuse_diff": 10.0,
-    "reuse_max": 10.0,  # seconds after which the model runs again anyway
-}
-
-
-class Stills:
-    """Remembers the last frame a model ran on, to tell which later frames show the same picture."""
-
-    def __init__(self, max_diff: float, max_age: float):
-        self.max_diff, self.max_age = max_diff, max_age
-        self.reset()
-
-    def reset(self) -> None:
-        self.thumb: np.ndarray | None = None
-        self.time = -math.inf
-        self.result: Any = None  # the model's result for that frame, kept by the caller
-
-    def fresh(self, frames: Sequence[Frame]) -> list[bool]:
-        """For each frame in order: True where the model must run (the picture changed)."""
-        out = []
-        for frame in frames:
-            thumb = frame.thumbnail
-            same = (
-                self.max_diff > 0
-                and self.thumb is not None
-                and self.thumb.shape == thumb.shape
-                and 0 <= frame.time - self.time <= self.max_age
-                and int(np.abs(thumb - self.thumb).max()) <= self.max_diff
-            )
-            if not same:
-                self.thumb, self.time = thumb, frame.time
-            out.append(not same)
-        return out
-
-
-class StillAware(FramePerceiver):
-    """A frame perceiver that runs its model only on frames whose picture changed.
-
-    Subclasses implement ``infer(frames)`` (the model: one result per frame) and
-    ``observe(frame, result)`` (observations of one frame from a result, its own or a reused
-    one). ``model_frames`` counts the frames the model ran on.
-    """
-
-    def __init__(self, options):
-        super().__init__(options)
-        self.stills = Stills(float(self.params["reuse_diff"]), float(self.params["reuse_max"]))
-        self.model_frames = 0
-
-    def infer(self, frames: list[Frame]) -> list[Any]:
-        raise NotImplementedError
-
-    def observe(self, frame: Frame, result: Any) -> list[Observation]:
-        raise NotImplementedError
-
-    def process(self, batch: list[Frame]) -> list[Observation]:
-        fresh = self.stills.fresh(batch)
-        changed = [frame for frame, new in zip(batch, fresh, strict=True) if new]
-        results = iter(self.infer(changed) if changed else [])
-        self.model_frames += len(changed)
-        out: list[Observation] = []
-        for frame, new in zip(batch, fresh, strict=True):
-            if new:
-                self.stills.result = next(results)
-            out += self.observe(frame, self.stills.result)
-        return out
-
-    def finish(self) -> list[Observation]:
-        self.stills.reset()
-        return []
 
 
 def chunks(items: Sequence[T], size: int | None) -> Iterator[Sequence[T]]:

@@ -18,34 +18,12 @@ from typing import Any
 import numpy as np
 
 from vctext.errors import ModelError
-from vctext.perception.base import ModelSpec
+from vctext.perception.base import STILL_DEFAULTS, ModelSpec
 from vctext.perception.detect import Detection, TrackingDetector
-from vctext.perception.vision import CPU_CHUNK, STILL_DEFAULTS
+from vctext.perception.vision import CPU_CHUNK
 from vctext.types import Frame
 
 _RELEASES = "github:ultralytics/assets"
-
-MODELS: list[ModelSpec] = [
-    ModelSpec(
-        "detect",
-        "ultralytics",
-        "yolo11n.pt",
-        f"{_RELEASES}/yolo11n.pt",
-        5.4,
-        "AGPL-3.0",
-        profiles=("standard",),
-        note="YOLO11 nano, COCO-80; downloaded by ultralytics",
-    ),
-    ModelSpec(
-        "detect",
-        "ultralytics",
-        "yolov8n.pt",
-        f"{_RELEASES}/yolov8n.pt",
-        6.2,
-        "AGPL-3.0",
-        note="YOLOv8 nano, COCO-80; downloaded by ultralytics",
-    ),
-]
 
 #: Defaults of the parameters that change the output (all part of the cache key).
 DEFAULTS: dict[str, Any] = {
@@ -82,6 +60,23 @@ class UltralyticsDetector(TrackingDetector):
     backend = "ultralytics"
     extra = "vision"
     defaults = DEFAULTS
+    models = (
+        ModelSpec(
+            "yolo11n.pt",
+            f"{_RELEASES}/yolo11n.pt",
+            5.4,
+            "AGPL-3.0",
+            profiles=("standard",),
+            note="YOLO11 nano, COCO-80; downloaded by ultralytics",
+        ),
+        ModelSpec(
+            "yolov8n.pt",
+            f"{_RELEASES}/yolov8n.pt",
+            6.2,
+            "AGPL-3.0",
+            note="YOLOv8 nano, COCO-80; downloaded by ultralytics",
+        ),
+    )
 
     def load(self) -> None:
         ultralytics = self.require("ultralytics")

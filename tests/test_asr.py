@@ -18,7 +18,8 @@ from vctext import video
 from vctext.cache import Cache
 from vctext.config import DescribeOptions
 from vctext.errors import DependencyError
-from vctext.perception.base import PerceiverOptions, load_perceiver
+from vctext.perception.base import PerceiverOptions
+from vctext.perception.registry import load_perceiver
 from vctext.pipeline import describe
 from vctext.types import AudioChunk
 

@@ -17,14 +17,14 @@ from conftest import make_video, requires_media_tools, speak
 from vctext.errors import PARTIAL_EXIT
 from vctext.instruct_data import (
     BRIEF_MAX_WORDS,
-    KINDS,
+    RECORD_KINDS,
     InvalidOutput,
     clean_description,
     parse_conversation,
     read_manifest,
     validate_record,
 )
-from vctext.llm.prompts import load_prompt
+from vctext.reason.prompts import load_prompt
 
 pytest.importorskip("openai", reason="needs the llm extra (openai)")
 from openai_server import OpenAIServer  # noqa: E402
@@ -148,7 +148,7 @@ def test_a_batch_makes_valid_records_and_reports_a_corrupt_file(
         validate_record(record)
         assert record["conversations"][0]["value"].startswith("<video>\n")
     assert {(Path(r["video"]).name, r["task"]) for r in got} == {
-        (f"clip{i}.mp4", t) for i in range(3) for t in KINDS
+        (f"clip{i}.mp4", t) for i in range(3) for t in RECORD_KINDS
     }
     story = next(r for r in got if r["task"] == "description")["conversations"][1]["value"]
     assert story.startswith("First,") and "Finally," in story
@@ -239,7 +239,7 @@ def test_killed_run_resumes_without_loss_or_duplicates(clips, shared_cache, tmp_
     got = records(out)  # every line parses
     assert len(got) == 9 and len({r["id"] for r in got}) == 9
     assert {(Path(r["video"]).name, r["task"]) for r in got} == {
-        (f"clip{i}.mp4", t) for i in range(3) for t in KINDS
+        (f"clip{i}.mp4", t) for i in range(3) for t in RECORD_KINDS
     }
     assert all(r["meta"]["original_caption"].startswith("a clip saying") for r in got)
     assert f"{9 - lines} written, {lines} skipped" in rerun.stderr
@@ -315,12 +315,12 @@ def test_a_second_run_on_the_same_output_is_refused_while_the_first_writes(
     ], second.stderr
     assert asked == 1  # the refused run asked the LLM nothing
     got = records(out)
-    assert len(got) == len(KINDS) and len({r["id"] for r in got}) == len(KINDS)
-    assert gated.count == len(KINDS)
+    assert len(got) == len(RECORD_KINDS) and len({r["id"] for r in got}) == len(RECORD_KINDS)
+    assert gated.count == len(RECORD_KINDS)
     assert not out.with_name("data.lock").exists()
     again = run_cli(args, shared_cache)  # the lock went with the first run
     assert again.returncode == 0, again.stderr
-    assert f"0 written, {len(KINDS)} skipped" in again.stderr
+    assert f"0 written, {len(RECORD_KINDS)} skipped" in again.stderr
 
 
 @requires_media_tools
@@ -339,11 +339,11 @@ def test_a_rerun_drops_duplicates_an_older_version_wrote(clips, shared_cache, se
     rerun = run_cli(args, shared_cache)
     assert rerun.returncode == 0, rerun.stderr
     notes = [line for line in rerun.stderr.splitlines() if "duplicate records" in line]
-    assert len(notes) == 1 and f"dropping {len(KINDS)} duplicate records" in notes[0]
+    assert len(notes) == 1 and f"dropping {len(RECORD_KINDS)} duplicate records" in notes[0]
     assert out.read_bytes() == first  # the first of each video + task kept, in its place
     assert out.stat().st_mode & 0o777 == 0o640
     assert server.count == asked  # nothing made again
-    assert f"0 written, {len(KINDS)} skipped" in rerun.stderr
+    assert f"0 written, {len(RECORD_KINDS)} skipped" in rerun.stderr
     assert "duplicate records" not in run_cli(args, shared_cache).stderr  # repaired for good
 
 

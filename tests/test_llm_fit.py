@@ -9,9 +9,10 @@ from video_texts import long_video_text, speech_line, spoken
 
 from vctext.document import VideoText
 from vctext.llm.base import estimate_tokens
-from vctext.llm.fit import fit, merge_segments, similar
-from vctext.llm.prompts import build_messages, escape_evidence, fill, system_prompt
-from vctext.llm.relevance import content_words
+from vctext.reason.compact import merge_segments, similar
+from vctext.reason.fit import fit
+from vctext.reason.prompts import build_messages, escape_evidence, fill, system_prompt
+from vctext.reason.relevance import content_words
 from vctext.types import Observation, Segment, VideoInfo
 
 _QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')

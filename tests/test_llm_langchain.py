@@ -6,7 +6,7 @@ import pytest
 
 import vctext
 from vctext.errors import ConfigError, LLMError
-from vctext.llm.prompts import system_prompt
+from vctext.reason.prompts import system_prompt
 
 pytest.importorskip("langchain_core")
 from langchain_core.language_models.fake_chat_models import (  # noqa: E402

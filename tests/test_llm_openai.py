@@ -16,7 +16,7 @@ from vctext.document import VideoText  # noqa: E402
 from vctext.errors import ConfigError, LLMError  # noqa: E402
 from vctext.llm import load_llm  # noqa: E402
 from vctext.llm.base import estimate_tokens  # noqa: E402
-from vctext.llm.prompts import system_prompt  # noqa: E402
+from vctext.reason.prompts import system_prompt  # noqa: E402
 
 KEY = "sk-test-SECRET123"
 

@@ -19,9 +19,10 @@ import pytest
 from conftest import FFMPEG
 
 from vctext.config import DescribeOptions
-from vctext.frames_pass import WORKING_FACTOR, choose_load_in_turn, decide_load_in_turn
-from vctext.perception.base import PROFILES, PerceiverOptions, load_perceiver, perceiver_class
+from vctext.perception.base import PerceiverOptions
+from vctext.perception.registry import PROFILES, load_perceiver, perceiver_class
 from vctext.pipeline import describe
+from vctext.runners.frames import WORKING_FACTOR, choose_load_in_turn, decide_load_in_turn
 
 pytestmark = pytest.mark.skipif(FFMPEG is None, reason="needs ffmpeg (apt-get install ffmpeg)")
 
@@ -54,11 +55,11 @@ def record_loads(monkeypatch: pytest.MonkeyPatch, kinds: tuple[str, ...]) -> lis
 
         def ensure_loaded(self, _real=cls.ensure_loaded):
             if not self.loaded:
-                events.append(("load", self.kind))
+                events.append(("load", self.name))
             _real(self)
 
         def close(self, _real=cls.close):
-            events.append(("close", self.kind))
+            events.append(("close", self.name))
             _real(self)
 
         monkeypatch.setattr(cls, "ensure_loaded", ensure_loaded)

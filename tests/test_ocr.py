@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from vctext.perception import ocr
-from vctext.perception.base import PerceiverOptions, load_perceiver
+from vctext.perception.base import PerceiverOptions
+from vctext.perception.registry import load_perceiver
 from vctext.types import Frame
 
 pytestmark = pytest.mark.skipif(

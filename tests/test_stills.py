@@ -15,8 +15,8 @@ import pytest
 from conftest import FFMPEG, ffmpeg
 
 from vctext import video
-from vctext.perception.base import PROFILES, PerceiverOptions, load_perceiver
-from vctext.perception.vision import Stills
+from vctext.perception.base import PerceiverOptions, Stills
+from vctext.perception.registry import PROFILES, load_perceiver
 from vctext.types import Frame
 
 needs_ffmpeg = pytest.mark.skipif(FFMPEG is None, reason="needs ffmpeg (apt-get install ffmpeg)")

@@ -15,9 +15,10 @@ from conftest import FAST_H264, FFMPEG, ffmpeg
 from test_cli import clean_env, one_line_error, vctext
 
 import vctext as api
-from vctext.config import describe_options, perceiver_params
+from vctext.config import describe_options
 from vctext.errors import ConfigError
-from vctext.perception.base import perceiver_class
+from vctext.perception.registry import perceiver_class
+from vctext.tune import perceiver_params
 
 needs_scenes = pytest.mark.skipif(
     FFMPEG is None or importlib.util.find_spec("cv2") is None,

@@ -25,8 +25,9 @@ import pytest
 from conftest import FFMPEG, make_video
 
 from vctext.config import DescribeOptions
-from vctext.perception import base
-from vctext.perception.base import PROFILES, PerceiverOptions, load_perceiver
+from vctext.perception import registry
+from vctext.perception.base import PerceiverOptions
+from vctext.perception.registry import PROFILES, load_perceiver
 from vctext.types import Frame
 
 pytestmark = pytest.mark.skipif(
@@ -333,7 +334,7 @@ def test_dense_detector_follows_the_profiles():
 def test_standard_profile_lists_the_hub_models():
     for kind, backend in (("caption", "transformers"), ("tags", "clip"), ("dense", "crop-caption")):
         assert PROFILES["standard"][kind][0] == backend
-        spec = base.find_model(kind, backend, PROFILES["standard"][kind][1])
+        spec = registry.find_model(kind, backend, PROFILES["standard"][kind][1])
         assert spec is not None and spec.source.startswith("hub:") and "standard" in spec.profiles
 
 

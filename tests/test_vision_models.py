@@ -17,7 +17,8 @@ import pytest
 from conftest import FAST_H264, FFMPEG, ffmpeg
 
 from vctext.config import DescribeOptions
-from vctext.perception.base import PROFILES, PerceiverOptions, load_perceiver
+from vctext.perception.base import PerceiverOptions
+from vctext.perception.registry import PROFILES, load_perceiver
 from vctext.pipeline import describe
 from vctext.types import Frame
 

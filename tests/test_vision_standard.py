@@ -19,15 +19,15 @@ from conftest import FAST_H264, FFMPEG, make_video
 
 from vctext import video
 from vctext.config import DescribeOptions
-from vctext.perception.base import (
+from vctext.perception.base import PerceiverOptions
+from vctext.perception.composed_caption import compose, plural
+from vctext.perception.registry import (
     BACKENDS,
     MODEL_TABLES,
     PROFILES,
-    PerceiverOptions,
     find_model,
     load_perceiver,
 )
-from vctext.perception.composed_caption import compose, plural
 from vctext.pipeline import describe, extractive_summary
 from vctext.types import Frame, Observation
 
@@ -201,7 +201,8 @@ def test_action_clips_span_their_windows_with_labels_from_the_config(
 
 @needs_transformers
 def test_clip_windows_follow_every_and_pad_the_last_one(videomae_dir, monkeypatch):
-    from vctext import pipeline
+    from vctext.runners import clips
+    from vctext.runners.context import Pass
 
     action = load_perceiver(
         "action",
@@ -218,7 +219,7 @@ def test_clip_windows_follow_every_and_pad_the_last_one(videomae_dir, monkeypatc
 
     monkeypatch.setattr(video, "iter_frames", fake_frames)
     info = video.VideoInfo("x.mp4", duration=3.25, fps=25, width=48, height=32)
-    out, _ = pipeline._run_clips(info, DescribeOptions(), 0.0, 3.25, action, None)
+    ((out, _),) = clips.run(Pass(info, DescribeOptions(), 0.0, 3.25), [action])
     # 4 frames at 8 fps = 0.5 s windows starting every second; the last window (3.0-3.25 s)
     # has 2 frames: half full, padded with its last frame.
     assert [(c.start, c.end) for c in seen] == [(0.0, 0.5), (1.0, 1.5), (2.0, 2.5), (3.0, 3.25)]

@@ -10,10 +10,10 @@ import pytest
 from vctext.errors import DependencyError
 from vctext.merge import build_segments
 from vctext.perception import detect, ocr, scenes, tags
-from vctext.perception.base import (
+from vctext.perception.base import PerceiverOptions
+from vctext.perception.registry import (
     BACKENDS,
     PROFILES,
-    PerceiverOptions,
     find_model,
     load_perceiver,
     perceiver_class,
@@ -45,7 +45,7 @@ def test_offline_profile_has_each_vision_perceiver_with_a_pypi_model(kind):
     spec = find_model(kind, backend, model)
     assert spec is not None and spec.offline and "offline" in spec.profiles
     cls = perceiver_class(kind, backend)
-    assert cls.kind == kind and cls.backend == backend
+    assert cls.name == kind and cls.backend == backend
     assert cls.extra == "vision-offline"
 
 

@@ -1,4 +1,4 @@
-"""The commands that reason over a video's text with an LLM: ask, chat, instruct, mcp."""
+"""The commands that reason over one video's text with an LLM: ask and chat."""
 
 from __future__ import annotations
 
@@ -10,12 +10,9 @@ import click
 
 from vctext.cli_support import (
     Printer,
-    batch_failed,
-    fail,
     given_settings,
     handle_errors,
     llm_options,
-    setting_option,
     verbosity_options,
 )
 from vctext.errors import VctextError
@@ -132,125 +129,3 @@ def chat(ctx, video, no_cache, **settings):
             click.echo(f"vctext: error: {message}", err=True)
     if failures and not interactive:
         sys.exit(1)
-
-
-@click.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--task",
-    type=click.Choice(["description", "conversation", "both"]),
-    default="both",
-    show_default=True,
-    help="What to make: a detailed story and a brief summary of each video (description), "
-    "a Q&A conversation, or both.",
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
-    required=True,
-    help="JSONL file to append records to (a rerun skips what it already holds).",
-)
-@click.option(
-    "--prompt",
-    "prompt_files",
-    multiple=True,
-    metavar="[KIND=]PATH",
-    help="Use this prompt file instead of prompts/instruct_<kind>.txt (KIND= when several: "
-    "description, description-brief, conversation).",
-)
-@setting_option("workers")
-@setting_option("instruct_retries")
-@setting_option("llm_prices")
-@setting_option("engine")
-@setting_option("ray_address")
-@llm_options
-@click.option(
-    "--progress/--no-progress",
-    default=None,
-    help="Progress bar on stderr  [default: when stderr is a terminal]",
-)
-@verbosity_options
-@click.pass_context
-@handle_errors
-def instruct(ctx, inputs, task, output, prompt_files, no_cache, progress, **settings):
-    """Make instruction-tuning data (VideoChat/LLaVA-style JSONL) from videos with an LLM.
-
-    INPUTS are video files, folders of videos, or CSV/JSONL manifests with a video (or path)
-    column and an optional caption column. Failures are listed at the end and in
-    OUT.failures.jsonl; the exit code is 4 when some records failed, 1 when nothing succeeded.
-    One run at a time writes OUT, and only a file vctext wrote: any other is left as it is.
-    """
-    from vctext.instruct import generate
-    from vctext.instruct_data import parse_prompt_overrides
-    from vctext.render import check_output
-
-    tasks = ("description", "conversation") if task == "both" else (task,)
-    prompts = parse_prompt_overrides(list(prompt_files), tasks)
-    options = given_settings(ctx, settings, no_cache)
-    check_output(output)  # a folder that is missing or read-only: said now, not after perception
-    quiet = ctx.find_root().ensure_object(dict).get("quiet", False)
-    show = (sys.stderr.isatty() if progress is None else progress) and not quiet
-    bar = None
-
-    def on_counts(counts: dict) -> None:
-        nonlocal bar
-        if not show:
-            return
-        from tqdm import tqdm
-
-        if bar is None:
-            bar = tqdm(
-                total=counts["total"],
-                desc="instruct",
-                unit="item",
-                file=sys.stderr,
-                dynamic_ncols=True,
-            )
-        bar.n = counts["done"] + counts["failed"] + counts["skipped"]
-        bar.set_postfix(done=counts["done"], failed=counts["failed"], skipped=counts["skipped"])
-
-    try:
-        report = generate(
-            list(inputs),
-            output,
-            tasks,
-            prompts=prompts,
-            progress=on_counts,
-            **options,
-        )
-    finally:
-        if bar is not None:
-            bar.close()
-    tokens = report.prompt_tokens + report.completion_tokens
-    price = f", about ${report.cost:.4f}" if report.cost is not None else ", cost unknown"
-    click.echo(
-        f"instruct: {report.written} written, {report.skipped} skipped, {report.failed} failed "
-        f"-> {report.output}; {report.calls} LLM calls to {report.model}, ~{tokens} tokens "
-        f"({report.prompt_tokens} prompt + {report.completion_tokens} completion){price}",
-        err=True,
-    )
-    if report.failures:
-        click.echo(f"failures ({report.failures_path}):", err=True)
-        for failure in report.failures:
-            click.echo(
-                f"  {failure.path} [{failure.task}] {failure.stage}: {failure.reason}", err=True
-            )
-    if not report.ok:
-        fail("nothing succeeded; see the failures above", 1)
-    if report.failures:
-        batch_failed(report.failed, report.total, "records")
-
-
-@click.command("mcp")
-@verbosity_options
-@handle_errors
-def mcp_server() -> None:
-    """Serve describe / ask / search-in-video tools over MCP on stdin/stdout.
-
-    For MCP clients to spawn (`"command": "vctext", "args": ["mcp"]`); logs go to stderr.
-    Needs the integrations extra: pip install "vctext[integrations]".
-    """
-    from vctext.integrations.mcp_server import serve
-
-    serve()

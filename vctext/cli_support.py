@@ -72,7 +72,7 @@ def handle_errors(func):
     return wrapper
 
 
-def default(name: str):
+def effective_default(name: str):
     """The effective default (env > config file > built-in) for --help and for the option."""
     try:
         return config.effective(name)
@@ -81,8 +81,9 @@ def default(name: str):
 
 
 def setting_option(name: str, *decls: str, **kwargs):
+    """The flag of setting ``name``: ``--NAME`` (or ``--ALIAS``) unless ``decls`` are given."""
     setting = config.SETTINGS[name]
-    value = default(name)
+    value = effective_default(name)
     kwargs.setdefault("help", setting.help)
     if setting.choices:
         kwargs.setdefault("type", click.Choice(setting.choices))
@@ -90,7 +91,7 @@ def setting_option(name: str, *decls: str, **kwargs):
         kwargs.setdefault("type", setting.type)
     # The default shown (and used) is the effective one, so env and config file show in --help.
     return click.option(
-        *(decls or (f"--{name.replace('_', '-')}",)),
+        *(decls or (f"--{(setting.alias or name).replace('_', '-')}",)),
         name,
         default=value,
         show_default=value not in ("", None),
@@ -162,26 +163,26 @@ class Bars:
         self.bars.clear()
 
 
-# -- reasoning over the text: ask, chat ---------------------------------------------------------
+def group_options(group: str):
+    """A flag for each setting of ``group`` in the table's order; secrets have none."""
 
-_LLM_FLAGS = (
-    ("llm", ()),
-    ("llm_model", ("--model",)),
-    ("base_url", ()),
-    ("temperature", ()),
-    ("max_tokens", ()),
-    ("context_tokens", ()),
-    ("llm_timeout", ("--timeout",)),
-    ("llm_retries", ("--retries",)),
-)
+    def decorate(func):
+        for name in reversed(config.group(group)):
+            if not config.SETTINGS[name].secret:
+                func = setting_option(name)(func)
+        return func
+
+    return decorate
+
+
+# -- reasoning over the text: ask, chat, instruct -----------------------------------------------
 
 
 def llm_options(func):
     """The LLM flags (backend, model, server, limits) and the perception flags a video needs."""
     for name in ("device", "fps", "perceivers", "profile"):
         func = setting_option(name)(func)
-    for name, decls in reversed(_LLM_FLAGS):
-        func = setting_option(name, *decls)(func)
+    func = group_options("llm")(func)
     return click.option(
         "--no-cache",
         is_flag=True,

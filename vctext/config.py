@@ -1,6 +1,8 @@
 """All defaults in one table. Precedence: CLI flag > $VCTEXT_<NAME> > user config file > default.
 
 The user config file is TOML (``vctext config path`` prints where); unknown keys are errors.
+Each setting belongs to one group (describe, render, llm, instruct): the commands, the Python API
+and the option dataclasses take their settings, and their defaults, from here.
 """
 
 from __future__ import annotations
@@ -8,14 +10,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from vctext.errors import ConfigError
+from vctext.tune import BOOL_WORDS, parse_tune
 
 try:  # Python 3.11+
     import tomllib
@@ -35,135 +36,190 @@ class Setting:
     maximum: float | None = None
     #: the minimum itself is not valid (an fps of 0)
     above_minimum: bool = False
+    #: a shorter name the Python API and the command line take too (``model``, ``--model``)
+    alias: str = ""
+    #: never printed (``vctext config`` masks it) and never a command-line flag (``ps`` shows those)
+    secret: bool = False
+    #: what it configures, one of :data:`GROUPS`; set by the table's sections (see :func:`group`)
+    group: str = ""
 
     @property
     def env(self) -> str:
         return "VCTEXT_" + self.name.upper()
 
 
+#: describe: perception; render: the output; llm: the LLM that reasons over the text (ask, chat,
+#: describe --narrate, instruct); instruct: the batch of instruction data.
+GROUPS = ("describe", "render", "llm", "instruct")
+
+
+def _section(group: str, *settings: Setting) -> list[Setting]:
+    assert group in GROUPS, group
+    return [dataclasses.replace(s, group=group) for s in settings]
+
+
 _SETTINGS = [
-    Setting(
-        "profile",
-        "auto",
-        "model set: auto (standard where downloaded, else offline), standard or offline",
-        choices=("auto", "standard", "offline"),
+    *_section(
+        "describe",
+        Setting(
+            "profile",
+            "auto",
+            "model set: auto (standard where downloaded, else offline), standard or offline",
+            choices=("auto", "standard", "offline"),
+        ),
+        Setting("fps", 1.0, "key frames per second", float, minimum=0, above_minimum=True),
+        Setting(
+            "scene_threshold",
+            0.0,
+            "also take a frame at each scene change scoring above this (0 to 1; 0 turns it off)",
+            float,
+            minimum=0,
+            maximum=1,
+        ),
+        Setting("perceivers", "", "comma-separated perceiver kinds (default: all the profile has)"),
+        Setting(
+            "tune",
+            "",
+            "perceiver parameters as comma-separated KIND.NAME=VALUE, e.g. "
+            "ocr.det_side=480,tags.min_score=0.3 (README, 'Tuning perceivers', lists them; "
+            "a wrong name lists the valid ones)",
+        ),
+        Setting("device", "auto", "where models run", choices=("auto", "cpu", "cuda")),
+        Setting("language", "", "spoken language code for speech recognition (default: detect)"),
+        Setting("max_side", 1280, "longest side of decoded frames, pixels", int, minimum=0),
+        Setting(
+            "batch_size", 0, "frames per model batch (0: chosen for the device)", int, minimum=0
+        ),
+        Setting(
+            "load_in_turn",
+            "auto",
+            "frame models one at a time (less memory, frames decoded once per model): auto = on "
+            "for a CUDA GPU with too little free memory for all of them together",
+            choices=("auto", "on", "off"),
+        ),
+        Setting(
+            "asr_chunk_seconds",
+            600.0,
+            "audio is transcribed in chunks of about this length",
+            float,
+            minimum=0,
+            above_minimum=True,
+        ),
     ),
-    Setting("fps", 1.0, "key frames per second", float, minimum=0, above_minimum=True),
-    Setting(
-        "scene_threshold",
-        0.0,
-        "also take a frame at each scene change scoring above this (0 to 1; 0 turns it off)",
-        float,
-        minimum=0,
-        maximum=1,
+    *_section(
+        "render",
+        Setting(
+            "format", "text", "output format", choices=("text", "json", "md", "srt", "vtt", "html")
+        ),
+        Setting("template", "", "path of a Jinja2 template to render the text with"),
     ),
-    Setting("perceivers", "", "comma-separated perceiver kinds (default: all the profile has)"),
-    Setting(
-        "tune",
-        "",
-        "perceiver parameters as comma-separated KIND.NAME=VALUE, e.g. "
-        "ocr.det_side=480,tags.min_score=0.3 (README, 'Tuning perceivers', lists them; "
-        "a wrong name lists the valid ones)",
+    # Listed in this order since the start (`vctext config`, the config file's valid keys).
+    *_section(
+        "describe", Setting("cache", True, "reuse perception results for files seen before", bool)
     ),
-    Setting("device", "auto", "where models run", choices=("auto", "cpu", "cuda")),
-    Setting("language", "", "spoken language code for speech recognition (default: detect)"),
-    Setting("max_side", 1280, "longest side of decoded frames, pixels", int, minimum=0),
-    Setting("batch_size", 0, "frames per model batch (0: chosen for the device)", int, minimum=0),
-    Setting(
-        "load_in_turn",
-        "auto",
-        "frame models one at a time (less memory, frames decoded once per model): auto = on "
-        "for a CUDA GPU with too little free memory for all of them together",
-        choices=("auto", "on", "off"),
-    ),
-    Setting(
-        "asr_chunk_seconds",
-        600.0,
-        "audio is transcribed in chunks of about this length",
-        float,
-        minimum=0,
-        above_minimum=True,
-    ),
-    Setting(
-        "format", "text", "output format", choices=("text", "json", "md", "srt", "vtt", "html")
-    ),
-    Setting("template", "", "path of a Jinja2 template to render the text with"),
-    Setting("cache", True, "reuse perception results for files seen before", bool),
-    # -- the LLM that reasons over the text (ask, chat, describe --narrate) --
-    Setting(
+    *_section(
         "llm",
-        "auto",
-        "LLM backend: auto (openai when an API key or base URL is set, "
-        "else local), openai or local",
-        choices=("auto", "openai", "local"),
+        Setting(
+            "llm",
+            "auto",
+            "LLM backend: auto (openai when an API key or base URL is set, "
+            "else local), openai or local",
+            choices=("auto", "openai", "local"),
+        ),
+        Setting(
+            "llm_model",
+            "",
+            "LLM model id (openai: gpt-4o-mini; local: a Hugging Face id, a "
+            "model folder or a .gguf file; default: the bundled SmolLM2-135M-Instruct)",
+            alias="model",
+        ),
+        Setting(
+            "base_url", "", "OpenAI-compatible server URL (default: $OPENAI_BASE_URL, else OpenAI)"
+        ),
+        Setting(
+            "api_key", "", "API key for the openai backend (default: $OPENAI_API_KEY)", secret=True
+        ),
+        Setting(
+            "temperature", 0.0, "LLM sampling temperature (0: deterministic)", float, minimum=0
+        ),
+        Setting("max_tokens", 512, "longest LLM answer, in tokens", int, minimum=1),
+        Setting(
+            "context_tokens", 0, "LLM context window in tokens (0: the model's own)", int, minimum=0
+        ),
+        Setting(
+            "llm_timeout",
+            60.0,
+            "seconds to wait for the LLM server before giving up",
+            float,
+            minimum=0,
+            above_minimum=True,
+            alias="timeout",
+        ),
+        Setting(
+            "llm_retries",
+            3,
+            "retries after a timeout, 429 or 5xx from the LLM server",
+            int,
+            minimum=0,
+            alias="retries",
+        ),
     ),
-    Setting(
-        "llm_model",
-        "",
-        "LLM model id (openai: gpt-4o-mini; local: a Hugging Face id, a "
-        "model folder or a .gguf file; default: the bundled SmolLM2-135M-Instruct)",
-    ),
-    Setting(
-        "base_url", "", "OpenAI-compatible server URL (default: $OPENAI_BASE_URL, else OpenAI)"
-    ),
-    Setting("api_key", "", "API key for the openai backend (default: $OPENAI_API_KEY)"),
-    Setting("temperature", 0.0, "LLM sampling temperature (0: deterministic)", float, minimum=0),
-    Setting("max_tokens", 512, "longest LLM answer, in tokens", int, minimum=1),
-    Setting(
-        "context_tokens",
-        0,
-        "LLM context window in tokens (0: the model's own)",
-        int,
-        minimum=0,
-    ),
-    Setting(
-        "llm_timeout",
-        60.0,
-        "seconds to wait for the LLM server before giving up",
-        float,
-        minimum=0,
-        above_minimum=True,
-    ),
-    Setting(
-        "llm_retries",
-        3,
-        "retries after a timeout, 429 or 5xx from the LLM server",
-        int,
-        minimum=0,
-    ),
-    # -- batch instruction data (vctext instruct) --
-    Setting(
-        "workers", 4, "LLM calls in flight at once (instruct; local models use 1)", int, minimum=1
-    ),
-    Setting(
-        "instruct_retries",
-        2,
-        "new tries when the LLM's answer is not valid data (instruct)",
-        int,
-        minimum=0,
-    ),
-    Setting(
-        "llm_prices",
-        "",
-        "extra or changed LLM prices for the cost summary, dollars per million tokens: "
-        "MODEL=INPUT/OUTPUT,... (e.g. gpt-4o-mini=0.15/0.6)",
-    ),
-    Setting(
-        "engine",
-        "local",
-        "where instruct runs: local (threads) or ray (perception and LLM calls as Ray tasks)",
-        choices=("local", "ray"),
-    ),
-    Setting(
-        "ray_address",
-        "",
-        "Ray cluster to join with --engine ray (default: $RAY_ADDRESS, else a local Ray "
-        "with --workers CPUs)",
+    *_section(
+        "instruct",
+        Setting(
+            "workers",
+            4,
+            "LLM calls in flight at once (instruct; local models use 1)",
+            int,
+            minimum=1,
+        ),
+        Setting(
+            "instruct_retries",
+            2,
+            "new tries when the LLM's answer is not valid data (instruct)",
+            int,
+            minimum=0,
+        ),
+        Setting(
+            "llm_prices",
+            "",
+            "extra or changed LLM prices for the cost summary, dollars per million tokens: "
+            "MODEL=INPUT/OUTPUT,... (e.g. gpt-4o-mini=0.15/0.6)",
+        ),
+        Setting(
+            "engine",
+            "local",
+            "where instruct runs: local (threads) or ray (perception and LLM calls as Ray tasks)",
+            choices=("local", "ray"),
+        ),
+        Setting(
+            "ray_address",
+            "",
+            "Ray cluster to join with --engine ray (default: $RAY_ADDRESS, else a local Ray "
+            "with --workers CPUs)",
+        ),
     ),
 ]
-#: Settings whose values are never printed (``vctext config`` shows them masked).
-SECRET_SETTINGS = frozenset({"api_key"})
 SETTINGS: dict[str, Setting] = {s.name: s for s in _SETTINGS}
+#: Settings whose values are never printed (``vctext config`` shows them masked).
+SECRET_SETTINGS = frozenset(s.name for s in _SETTINGS if s.secret)
+
+
+def default(name: str) -> Any:
+    """The built-in default of setting ``name`` (what option classes and functions default to)."""
+    return SETTINGS[name].default
+
+
+def group(name: str) -> tuple[str, ...]:
+    """The names of the settings in group ``name`` (describe, render, llm, instruct), in order."""
+    if name not in GROUPS:
+        raise ValueError(f"unknown setting group {name!r}; choose from: {', '.join(GROUPS)}")
+    return tuple(s.name for s in _SETTINGS if s.group == name)
+
+
+def aliases(names: tuple[str, ...]) -> dict[str, str]:
+    """alias -> name for those of ``names`` that have a shorter alias (``model`` -> llm_model)."""
+    return {SETTINGS[n].alias: n for n in names if SETTINGS[n].alias}
 
 
 def config_path() -> Path:
@@ -199,15 +255,11 @@ def file_values() -> dict[str, Any]:
     return _read_file(path, path.stat().st_mtime)
 
 
-_BOOLS = {"1": True, "true": True, "yes": True, "on": True}
-_BOOLS |= {"0": False, "false": False, "no": False, "off": False}
-
-
 def convert(setting: Setting, value: Any, origin: str) -> Any:
     """Coerce ``value`` to the setting's type, checking choices; errors name the origin."""
     try:
         if setting.type is bool and isinstance(value, str):
-            value = _BOOLS[value.strip().lower()]
+            value = BOOL_WORDS[value.strip().lower()]
         else:
             value = setting.type(value)
     except (TypeError, ValueError, KeyError) as exc:
@@ -269,26 +321,31 @@ def resolve(**overrides: Any) -> dict[str, Any]:
     return values
 
 
+def _kinds(perceivers: str) -> tuple[str, ...]:
+    return tuple(k.strip() for k in perceivers.split(",") if k.strip())
+
+
 @dataclass(frozen=True)
 class DescribeOptions:
-    """What `describe` runs with; built by :func:`describe_options`, shared by CLI and API."""
+    """What `describe` runs with: a field per ``describe`` setting, defaulting to the table's
+    default, and the time range. Built by :func:`describe_options`, shared by CLI and API."""
 
-    profile: str = "auto"
-    fps: float = 1.0
-    scene_threshold: float = 0.0
-    perceivers: tuple[str, ...] = ()
-    device: str = "auto"
-    language: str | None = None
-    max_side: int = 1280
-    batch_size: int = 0
-    load_in_turn: str = "auto"
-    asr_chunk_seconds: float = 600.0
+    profile: str = default("profile")
+    fps: float = default("fps")
+    scene_threshold: float = default("scene_threshold")
+    perceivers: tuple[str, ...] = _kinds(default("perceivers"))
+    device: str = default("device")
+    language: str | None = default("language") or None
+    max_side: int = default("max_side")
+    batch_size: int = default("batch_size")
+    load_in_turn: str = default("load_in_turn")
+    asr_chunk_seconds: float = default("asr_chunk_seconds")
     start: float | None = None
     end: float | None = None
-    cache: bool = True
+    cache: bool = default("cache")
     #: kind -> parameter -> value (a string from --tune, to be checked against the perceiver's
-    #: defaults by :func:`perceiver_params`).
-    tune: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: defaults by :func:`vctext.tune.perceiver_params`).
+    tune: dict[str, dict[str, Any]] = field(default_factory=lambda: parse_tune(default("tune")))
 
     def replace(self, **changes: Any) -> DescribeOptions:
         return dataclasses.replace(self, **changes)
@@ -303,30 +360,21 @@ def describe_options(
     tune = overrides.pop("tune", None)  # a mapping from the Python API skips the string form
     values = resolve(**overrides)
     start, end = check_time_range(start, end)
-    kinds = tuple(k.strip() for k in values["perceivers"].split(",") if k.strip())
-    from vctext.perception.base import available_kinds  # light: the registry, no backends
+    kinds = _kinds(values["perceivers"])
+    from vctext.perception.registry import available_kinds  # light: no model library imported
 
     for kind in kinds:
         if kind not in available_kinds():
             raise ConfigError(
                 f"unknown perceiver '{kind}'; choose from: {', '.join(available_kinds())}"
             )
-    return DescribeOptions(
-        profile=values["profile"],
-        fps=values["fps"],
-        scene_threshold=values["scene_threshold"],
-        perceivers=kinds,
-        device=values["device"],
-        language=values["language"] or None,
-        max_side=values["max_side"],
-        batch_size=values["batch_size"],
-        load_in_turn=values["load_in_turn"],
-        asr_chunk_seconds=values["asr_chunk_seconds"],
-        start=start,
-        end=end,
-        cache=values["cache"],
-        tune=parse_tune(values["tune"] if tune is None else tune),
-    )
+    fields = {name: values[name] for name in group("describe")}
+    fields |= {
+        "perceivers": kinds,
+        "language": values["language"] or None,
+        "tune": parse_tune(values["tune"] if tune is None else tune),
+    }
+    return DescribeOptions(**fields, start=start, end=end)
 
 
 def check_time_range(start: Any, end: Any) -> tuple[float | None, float | None]:
@@ -347,101 +395,3 @@ def check_time_range(start: Any, end: Any) -> tuple[float | None, float | None]:
             "need 0 <= start < end"
         )
     return s, e
-
-
-# -- perceiver parameters (--tune) -------------------------------------------------------------
-
-_TUNE_KEY = re.compile(r"([a-z]+)\.([A-Za-z_]\w*)")
-_TUNE_FORM = "KIND.NAME=VALUE, comma-separated (e.g. ocr.det_side=480,tags.min_score=0.3)"
-
-
-def parse_tune(value: str | Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """``"ocr.det_side=480,tags.min_score=0.3"`` → ``{"ocr": {"det_side": "480"}, ...}``.
-
-    A mapping (Python API) may be nested (``{"ocr": {"det_side": 480}}``) or flat
-    (``{"ocr.det_side": 480}``); its values are kept as given. Kinds are checked here, names and
-    values against the perceiver that runs (:func:`perceiver_params`).
-    """
-    if isinstance(value, Mapping):
-        pairs: list[tuple[str, ...]] = []
-        for key, item in value.items():
-            if isinstance(item, Mapping):
-                pairs += [(f"{key}.{name}", v) for name, v in item.items()]
-            else:
-                pairs.append((str(key), item))
-    elif isinstance(value, str):
-        # A second "=" is taken for a missing comma, not for part of a value.
-        pairs = [tuple(p.strip().split("=")) for p in value.split(",") if p.strip()]
-    else:
-        raise ConfigError(f"--tune must be a string of {_TUNE_FORM}, got {value!r}")
-    from vctext.perception.base import available_kinds  # light: the registry, no backends
-
-    tune: dict[str, dict[str, Any]] = {}
-    for pair in pairs:
-        match = _TUNE_KEY.fullmatch(pair[0].strip()) if len(pair) == 2 else None
-        if match is None:
-            raise ConfigError(f"--tune: '{'='.join(map(str, pair))}' is not {_TUNE_FORM}")
-        kind, name = match.groups()
-        if kind not in available_kinds():
-            raise ConfigError(
-                f"--tune: unknown perceiver '{kind}' in '{pair[0]}'; "
-                f"choose from: {', '.join(available_kinds())}"
-            )
-        if name in tune.get(kind, {}):
-            raise ConfigError(f"--tune: {kind}.{name} is given twice")
-        raw = pair[1].strip() if isinstance(pair[1], str) else pair[1]
-        tune.setdefault(kind, {})[name] = raw
-    return tune
-
-
-def check_tune_kinds(tune: Mapping[str, Mapping[str, Any]], planned: list[str]) -> None:
-    """Parameters for a perceiver the run does not have are a mistake, not something to skip."""
-    stray = sorted(set(tune) - set(planned))
-    if stray:
-        kind = stray[0]
-        raise ConfigError(
-            f"--tune sets {kind}.{next(iter(tune[kind]))}, but {kind} is not among this run's "
-            f"perceivers ({', '.join(planned)}); add it to --perceivers"
-        )
-
-
-def perceiver_params(
-    kind: str, backend: str, defaults: Mapping[str, Any], given: Mapping[str, Any]
-) -> dict[str, Any]:
-    """The user's parameters for one perceiver, checked against its defaults and typed like them."""
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        takes = ", ".join(defaults) or "no parameters"
-        raise ConfigError(
-            f"unknown parameter '{kind}.{unknown[0]}'; {kind} ({backend}) takes: {takes}"
-        )
-    return {name: _param_value(f"{kind}.{name}", defaults[name], v) for name, v in given.items()}
-
-
-def _param_value(label: str, default: Any, value: Any) -> Any:
-    """A string from --tune as the default's type; other values (Python API) are kept."""
-    if not isinstance(value, str):
-        return value
-    if isinstance(default, bool):
-        if value.lower() not in _BOOLS:
-            raise ConfigError(f"{label} must be true or false, got '{value}'")
-        return _BOOLS[value.lower()]
-    if isinstance(default, int | float):
-        cast, word = (int, "an integer") if isinstance(default, int) else (float, "a number")
-        try:
-            return cast(value)
-        except ValueError:
-            raise ConfigError(f"{label} must be {word}, got '{value}'") from None
-    if isinstance(default, list | tuple | dict):
-        raise ConfigError(
-            f"{label} takes a {type(default).__name__}, which --tune cannot give; "
-            f"pass it from Python: vctext.describe(..., tune={{'{label}': ...}})"
-        )
-    if default is None:  # unset by default: "none" keeps it unset, numbers are numbers
-        if value.lower() in ("", "none"):
-            return None
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value

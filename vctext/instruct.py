@@ -26,29 +26,24 @@ from typing import Any
 
 from vctext import config
 from vctext.document import VideoText
-from vctext.errors import ConfigError, InputError, LLMError, VctextError
+from vctext.errors import ConfigError, InputError
 from vctext.instruct_data import (
-    PARSERS,
     TASKS,
-    InvalidOutput,
     Item,
     collect_inputs,
     cost,
     kinds_of,
-    make_record,
     price_table,
     prompt_text,
     record_id,
-    task_messages,
-    validate_record,
 )
 from vctext.instruct_output import OutputLock, RecordWriter, State, sibling, state_path
+from vctext.instruct_work import Outcome, perceive, produce
+from vctext.llm import load_llm
 from vctext.llm.base import LLM, one_line
+from vctext.reason.ask import split_options
 
 log = logging.getLogger(__name__)
-
-#: Settings of ``vctext.config.SETTINGS`` that belong to the batch rather than to one video.
-INSTRUCT_SETTINGS = ("workers", "instruct_retries", "llm_prices", "engine", "ray_address")
 
 Progress = Callable[[dict[str, int]], None]
 
@@ -177,56 +172,6 @@ class _Run:
             self.report.completion_tokens += completion
 
 
-@dataclass
-class Outcome:
-    """What one (video, task) came to: a valid record, or the stage and reason it failed."""
-
-    key: str
-    record: dict[str, Any] | None = None
-    stage: str = ""
-    reason: str = ""
-    calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-
-def produce(
-    llm: LLM, item: Item, sha256: str, doc: VideoText, task: str, prompt: str, retries: int
-) -> Outcome:
-    """Ask ``llm`` for one task's data, check it, and ask again while it is invalid."""
-    from vctext.llm.fit import fit
-    from vctext.llm.reason import evidence_budget, summarizer
-
-    out = Outcome(record_id(sha256, task))
-    try:
-        budget = evidence_budget(llm, prompt + item.caption)
-        fitted = fit(doc, budget, llm.count_tokens, summarize=summarizer(llm))
-        messages = task_messages(task, prompt, fitted.text, item.caption)
-        parse = PARSERS[task]
-        problem = ""
-        for attempt in range(retries + 1):
-            reply = llm.complete(messages)
-            out.calls += 1
-            out.prompt_tokens += llm.count_messages(messages)
-            out.completion_tokens += llm.count_tokens(reply)
-            try:
-                record = make_record(task, item, sha256, parse(reply), llm.model)
-                validate_record(record)
-            except InvalidOutput as exc:
-                problem = str(exc)
-                log.info("%s %s: %s (try %d)", item.path.name, task, problem, attempt + 1)
-                continue
-            out.record = record
-            return out
-        out.stage, out.reason = "validate", f"{problem} (after {retries + 1} tries)"
-    except LLMError as exc:
-        out.stage, out.reason = "llm", str(exc)
-    except Exception as exc:  # noqa: BLE001 - one item's trouble must not end the batch
-        log.debug("%s %s failed", item.path, task, exc_info=True)
-        out.stage, out.reason = "llm", f"unexpected {type(exc).__name__}: {exc}"
-    return out
-
-
 def generate(
     inputs: list[str | os.PathLike],
     output: str | os.PathLike,
@@ -258,8 +203,6 @@ def generate(
         An :class:`InstructReport`; its ``failures`` are also in ``OUT.failures.jsonl``.
     """
     from vctext.cache import Cache
-    from vctext.llm import load_llm
-    from vctext.llm.reason import split_options
 
     unknown = [t for t in tasks if t not in TASKS]
     if unknown or not tasks:
@@ -268,9 +211,9 @@ def generate(
         name: config.convert(config.SETTINGS[name], options.pop(name), f"option {name}")
         if options.get(name) is not None
         else config.effective(name)
-        for name in INSTRUCT_SETTINGS
+        for name in config.group("instruct")  # the batch's settings, not one video's
     }
-    options = {k: v for k, v in options.items() if k not in INSTRUCT_SETTINGS}
+    options = {k: v for k, v in options.items() if k not in batch}
     if batch["workers"] < 1 or batch["instruct_retries"] < 0:
         raise InputError("workers must be at least 1 and instruct_retries at least 0")
     prices = price_table(batch["llm_prices"])
@@ -333,19 +276,6 @@ def _jobs(run: _Run, items: list[Item], tasks: tuple[str, ...], hashes: Any):
             run.skip(len(tasks) - len(todo))
         if todo:
             yield item, sha, todo
-
-
-def perceive(item: Item, describe_opts: dict[str, Any]) -> tuple[VideoText | None, str]:
-    """The video's text, or None and why perception failed (one bad file never ends a batch)."""
-    import vctext
-
-    try:
-        return vctext.describe(item.path, **describe_opts), ""
-    except VctextError as exc:
-        return None, str(exc)
-    except Exception as exc:  # noqa: BLE001
-        log.debug("perception of %s failed", item.path, exc_info=True)
-        return None, f"unexpected {type(exc).__name__}: {exc}"
 
 
 def _run_local(run: _Run, jobs, describe_opts: dict[str, Any], workers: int) -> None:

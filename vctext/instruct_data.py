@@ -17,7 +17,7 @@ from typing import Any
 
 from vctext.errors import ConfigError, InputError
 from vctext.llm.base import Message
-from vctext.llm.prompts import escape_evidence, fill, load_prompt, system_prompt
+from vctext.reason.prompts import escape_evidence, fill, load_prompt, system_prompt
 
 TASKS = ("description", "conversation")
 #: The records each task makes, one LLM job each: the description task pairs a detailed story
@@ -26,7 +26,8 @@ TASK_KINDS = {
     "description": ("description", "description-brief"),
     "conversation": ("conversation",),
 }
-KINDS = tuple(kind for kinds in TASK_KINDS.values() for kind in kinds)
+#: Every kind of record (a record's ``task``), in order.
+RECORD_KINDS = tuple(kind for kinds in TASK_KINDS.values() for kind in kinds)
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".ts"}
 )
@@ -144,11 +145,11 @@ def parse_prompt_overrides(values: list[str], tasks: tuple[str, ...]) -> dict[st
     out: dict[str, Path] = {}
     for value in values:
         task, sep, path = value.partition("=")
-        if not sep or task not in KINDS:
+        if not sep or task not in RECORD_KINDS:
             if len(tasks) != 1:
                 raise ConfigError(
                     f"--prompt {value}: with several tasks, say which: --prompt KIND=PATH "
-                    f"with KIND one of {', '.join(KINDS)}"
+                    f"with KIND one of {', '.join(RECORD_KINDS)}"
                 )
             task, path = tasks[0], value
         out[task] = Path(path).expanduser()
@@ -318,8 +319,10 @@ def validate_record(record: Any) -> None:
     for key, kind in (("id", str), ("video", str), ("task", str), ("conversations", list)):
         if not isinstance(record.get(key), kind) or not record[key]:
             raise InvalidOutput(f"record field {key!r} must be a non-empty {kind.__name__}")
-    if record["task"] not in KINDS:
-        raise InvalidOutput(f"record task {record['task']!r} is not one of {', '.join(KINDS)}")
+    if record["task"] not in RECORD_KINDS:
+        raise InvalidOutput(
+            f"record task {record['task']!r} is not one of {', '.join(RECORD_KINDS)}"
+        )
     turns = record["conversations"]
     if len(turns) % 2:
         raise InvalidOutput("a conversation needs as many answers as questions")

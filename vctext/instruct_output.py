@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vctext.errors import InputError
-from vctext.instruct_data import KINDS
+from vctext.instruct_data import RECORD_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def is_record(value: Any) -> bool:
         return False
     task, key = value.get("task"), value.get("id")
     return (
-        task in KINDS
+        task in RECORD_KINDS
         and isinstance(key, str)
         and key.endswith(f"-{task}")
         and isinstance(value.get("conversations"), list)

@@ -11,24 +11,17 @@ import importlib.util
 from typing import Any
 
 from vctext.errors import DependencyError
-from vctext.instruct_data import Item
+from vctext.instruct_data import Item, record_id
+from vctext.instruct_work import Outcome, perceive, produce
+from vctext.llm import load_llm
 from vctext.llm.base import LLM
 
 #: LLMs built on a Ray worker, by their settings: a worker process builds each one once.
 _LLMS: dict[str, LLM] = {}
 
 
-def _perceive(item: Item, describe_opts: dict[str, Any]):
-    from vctext.instruct import perceive
-
-    return perceive(item, describe_opts)
-
-
 def _make(perceived, item: Item, sha256: str, task: str, prompt: str, retries: int, spec):
-    from vctext.instruct import Outcome, produce
-    from vctext.instruct_data import record_id
-    from vctext.llm import load_llm
-
+    """One task's record on a Ray worker, with the worker's own LLM of these settings."""
     doc, problem = perceived
     if doc is None:
         return Outcome(record_id(sha256, task), stage="perception", reason=problem)
@@ -57,7 +50,7 @@ def run_ray(run, jobs, describe_opts: dict[str, Any], spec, address: str, cpus: 
                 _node_ip_address="127.0.0.1",
             )
     try:
-        perceive_task = ray.remote(_perceive)
+        perceive_task = ray.remote(perceive)
         make_task = ray.remote(_make)
         pending: dict[Any, tuple[Item, str]] = {}
         for item, sha, todo in jobs:

@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 
 from vctext.errors import DependencyError, ModelError
-from vctext.perception.base import PROFILES, ModelSpec, PerceiverOptions, all_models, load_perceiver
+from vctext.perception.base import ModelSpec, PerceiverOptions
+from vctext.perception.registry import PROFILES, all_models, load_perceiver
 from vctext.quiet import import_quietly, stdout_to_stderr
 
 log = logging.getLogger(__name__)

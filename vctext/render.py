@@ -12,26 +12,20 @@ import stat
 import tempfile
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from vctext import kinds
-from vctext.document import VideoText
 from vctext.errors import InputError, VctextError
+from vctext.timestamps import format_time
+
+if TYPE_CHECKING:
+    from vctext.document import VideoText
 
 FORMATS = ("text", "json", "md", "srt", "vtt", "html")
 _BUILTIN = {"text": "default.txt.j2", "md": "markdown.md.j2"}
-
-
-def format_time(seconds: float, always_hours: bool = False) -> str:
-    """00:04, or 1:02:03 past an hour."""
-    total = int(max(seconds, 0.0))
-    h, rem = divmod(total, 3600)
-    m, s = divmod(rem, 60)
-    if h or always_hours:
-        return f"{h}:{m:02d}:{s:02d}"
-    return f"{m:02d}:{s:02d}"
 
 
 def _quote(text: str) -> str:

@@ -11,15 +11,19 @@ import io
 import logging
 from dataclasses import dataclass
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import jinja2
 import numpy as np
 from jinja2.sandbox import SandboxedEnvironment
 
 from vctext import kinds
-from vctext.document import VideoText
 from vctext.errors import InputError, VctextError
+from vctext.timestamps import format_time
 from vctext.types import Observation, Segment
+
+if TYPE_CHECKING:
+    from vctext.document import VideoText
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +170,6 @@ def build_cards(doc: VideoText, thumbnails: dict[float, tuple[float, str]]) -> l
 
 
 def _environment() -> jinja2.Environment:
-    from vctext.render import format_time
-
     env = SandboxedEnvironment(
         loader=jinja2.FileSystemLoader(str(resources.files("vctext.templates"))),
         autoescape=True,  # everything from the video is data

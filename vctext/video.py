@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from vctext.config import default
 from vctext.errors import InputError
 from vctext.ffmpeg_pipe import DecodeReport, FFmpegPipe
 from vctext.probe import check_input_path, ffmpeg_binary, ffprobe_binary, media_url, probe
@@ -28,24 +29,24 @@ __all__ = [
     "clip_range",
     "output_size",
     "SAMPLE_RATE",
-    "DEFAULT_MAX_SIDE",
     "DecodeReport",
 ]
 
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
-#: Frames larger than this (longest side, pixels) are scaled down before perception; boxes are
-#: mapped back to source pixels with ``Frame.scale``.
-DEFAULT_MAX_SIDE = 1280
 
 
 # ---------------------------------------------------------------------------------------------
 # frames
 
 
-def output_size(info: VideoInfo, max_side: int | None = DEFAULT_MAX_SIDE) -> tuple[int, int]:
-    """Size of the frames we decode: display orientation, longest side capped at ``max_side``."""
+def output_size(info: VideoInfo, max_side: int | None = default("max_side")) -> tuple[int, int]:
+    """Size of the frames we decode: display orientation, longest side capped at ``max_side``.
+
+    Larger frames are scaled down before perception; boxes are mapped back to source pixels with
+    ``Frame.scale``.
+    """
     width, height = info.display_size
     if max_side and max(width, height) > max_side:
         factor = max_side / max(width, height)
@@ -70,11 +71,11 @@ def clip_range(info: VideoInfo, start: float | None, end: float | None) -> tuple
 
 def iter_frames(
     info: VideoInfo,
-    fps: float = 1.0,
+    fps: float = default("fps"),
     start: float | None = None,
     end: float | None = None,
     scene_threshold: float | None = None,
-    max_side: int | None = DEFAULT_MAX_SIDE,
+    max_side: int | None = default("max_side"),
     report: DecodeReport | None = None,
 ) -> Iterator[Frame]:
     """Yield RGB frames at ``fps`` (one per 1/fps bucket), plus scene-change frames if asked.
@@ -237,7 +238,7 @@ def iter_audio(
     info: VideoInfo,
     start: float | None = None,
     end: float | None = None,
-    chunk_seconds: float = 600.0,
+    chunk_seconds: float = default("asr_chunk_seconds"),
     report: DecodeReport | None = None,
 ) -> Iterator[AudioChunk]:
     """Yield 16 kHz mono audio in chunks of about ``chunk_seconds``, cut in the quietest spot.

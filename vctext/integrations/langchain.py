@@ -32,8 +32,10 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 import numpy as np
 
 from vctext import kinds
+from vctext.api import describe
 from vctext.document import VideoText
-from vctext.render import format_time
+from vctext.reason.ask import ask
+from vctext.timestamps import format_time
 from vctext.types import Segment
 
 
@@ -69,9 +71,7 @@ def range_documents(doc: VideoText) -> list[Document]:
 def _video_text(video: str | os.PathLike | VideoText, options: dict[str, Any]) -> VideoText:
     if isinstance(video, VideoText):
         return video
-    import vctext
-
-    return vctext.describe(video, **options)
+    return describe(video, **options)
 
 
 class VideoTextLoader(BaseLoader):
@@ -188,16 +188,15 @@ def video_tools(llm: Any = None, **options: Any) -> list[BaseTool]:
             model; default: the configured one).
         **options: describe and LLM settings both tools use (``profile``, ``perceivers``, ...).
     """
-    import vctext
 
     def describe_video(path: str, start: float | None = None, end: float | None = None) -> str:
         """Describe a video file as timestamped text: captions, tags, objects, on-screen text
         and speech, one block per time range. start/end (seconds) limit the part described."""
-        return vctext.describe(path, start=start, end=end, **options).render()
+        return describe(path, start=start, end=end, **options).render()
 
     def ask_video(path: str, question: str) -> str:
         """Answer a question about a video file from what was seen and heard in it."""
-        return vctext.ask(path, question, llm, **options).text
+        return ask(path, question, llm, **options).text
 
     return [
         StructuredTool.from_function(describe_video, parse_docstring=False),

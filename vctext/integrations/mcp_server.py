@@ -11,7 +11,9 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any, Literal
 
+from vctext.api import describe
 from vctext.errors import VctextError
+from vctext.reason.ask import ask
 
 try:
     from mcp.server.mcpserver import MCPServer
@@ -53,8 +55,6 @@ def _as_tool_error() -> Iterator[None]:
 
 def build_server() -> MCPServer:
     """The server with its three tools (not yet running)."""
-    import vctext
-
     server = MCPServer("vctext", instructions=INSTRUCTIONS)
 
     @server.tool()
@@ -74,7 +74,7 @@ def build_server() -> MCPServer:
         """
         with _as_tool_error():
             options = _describe_options(profile, perceivers, fps)
-            return vctext.describe(path, start=start, end=end, **options).render(format=format)
+            return describe(path, start=start, end=end, **options).render(format=format)
 
     @server.tool()
     def ask_video(
@@ -86,7 +86,7 @@ def build_server() -> MCPServer:
         """Answer a question about a video file with the configured LLM, from what was seen and
         heard in it (the answer names the time ranges it relied on)."""
         with _as_tool_error():
-            answer = vctext.ask(path, question, **_describe_options(profile, perceivers, None))
+            answer = ask(path, question, **_describe_options(profile, perceivers, None))
         cited = ", ".join(f"{r.start:.1f}-{r.end:.1f}s" for r in answer.ranges)
         return answer.text + (f"\n\n(relied on: {cited})" if cited else "")
 

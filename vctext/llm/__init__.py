@@ -34,7 +34,6 @@ __all__ = [
     "llm_options",
     "scrub",
     "estimate_tokens",
-    "LLM_SETTINGS",
 ]
 
 BACKENDS = {
@@ -42,19 +41,6 @@ BACKENDS = {
     "local": "vctext.llm.local:LocalChat",
     "langchain": "vctext.llm.langchain_chat:LangChainChat",
 }
-
-#: Settings (of ``vctext.config.SETTINGS``) that configure the LLM rather than perception.
-LLM_SETTINGS = (
-    "llm",
-    "llm_model",
-    "base_url",
-    "api_key",
-    "temperature",
-    "max_tokens",
-    "context_tokens",
-    "llm_timeout",
-    "llm_retries",
-)
 
 #: Settings that fall back to the OpenAI client's own environment variables.
 _ENV_ALIASES = {"api_key": "OPENAI_API_KEY", "base_url": "OPENAI_BASE_URL"}
@@ -73,18 +59,14 @@ def _value(name: str, overrides: dict[str, Any]) -> Any:
 
 def llm_options(**overrides: Any) -> tuple[str, LLMOptions]:
     """The backend name and its options, resolved from flags/arguments and the settings table."""
-    if "model" in overrides:  # the API's and the CLI's name for llm_model
-        overrides["llm_model"] = overrides.pop("model")
-    if "timeout" in overrides:
-        overrides["llm_timeout"] = overrides.pop("timeout")
-    if "retries" in overrides:
-        overrides["llm_retries"] = overrides.pop("retries")
-    unknown = sorted(set(overrides) - set(LLM_SETTINGS) - {"device"})
+    names = config.group("llm")
+    for alias, name in config.aliases(names).items():  # model for llm_model, as on the CLI
+        if alias in overrides:
+            overrides[name] = overrides.pop(alias)
+    unknown = sorted(set(overrides) - set(names) - {"device"})
     if unknown:
-        raise ConfigError(
-            f"unknown LLM option(s): {', '.join(unknown)}; valid: {', '.join(LLM_SETTINGS)}"
-        )
-    values = {name: _value(name, overrides) for name in LLM_SETTINGS}
+        raise ConfigError(f"unknown LLM option(s): {', '.join(unknown)}; valid: {', '.join(names)}")
+    values = {name: _value(name, overrides) for name in names}
     if values["max_tokens"] <= 0:
         raise ConfigError(f"max_tokens must be positive, got {values['max_tokens']}")
     if values["context_tokens"] < 0 or values["llm_retries"] < 0 or values["llm_timeout"] <= 0:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from vctext.config import default
 from vctext.errors import DependencyError, LLMError, VctextError
 
 log = logging.getLogger(__name__)
@@ -48,17 +49,18 @@ class Message:
 
 @dataclass(frozen=True)
 class LLMOptions:
-    """What a backend runs with; resolved from the settings table by :func:`llm_options`."""
+    """What a backend runs with; resolved from the settings table by :func:`llm_options`, whose
+    defaults these are."""
 
-    model: str = ""
-    base_url: str = ""
-    api_key: str = field(default="", repr=False)
-    temperature: float = 0.0
-    max_tokens: int = 512
-    context_tokens: int = 0
-    timeout: float = 60.0
-    retries: int = 3
-    device: str = "auto"
+    model: str = default("llm_model")
+    base_url: str = default("base_url")
+    api_key: str = field(default=default("api_key"), repr=False)
+    temperature: float = default("temperature")
+    max_tokens: int = default("max_tokens")
+    context_tokens: int = default("context_tokens")
+    timeout: float = default("llm_timeout")
+    retries: int = default("llm_retries")
+    device: str = default("device")
 
 
 @dataclass(frozen=True)

@@ -12,22 +12,26 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any
 
 from vctext import video
 from vctext.config import DescribeOptions
 from vctext.errors import InputError
-from vctext.perception.base import Perceiver, find_model
-from vctext.types import Frame, Observation, VideoInfo
-
-if TYPE_CHECKING:
-    from vctext.pipeline import Progress
+from vctext.perception.base import Perceiver
+from vctext.perception.registry import find_model
+from vctext.runners.context import Pass, Result
+from vctext.types import Frame, Observation
 
 log = logging.getLogger(__name__)
 
 #: GPU memory a model needs while it runs, as a multiple of its weights: activations, a batch of
 #: frames, the framework's own buffers. Rough on purpose: it only decides whether to take turns.
 WORKING_FACTOR = 3.0
+
+
+def sampling(options: DescribeOptions) -> dict[str, Any]:
+    """The options that decide which frames the perceivers see (part of their cache keys)."""
+    return {"fps": options.fps, "scene": options.scene_threshold, "max_side": options.max_side}
 
 
 def decide_load_in_turn(
@@ -66,7 +70,7 @@ def free_gpu_mb() -> float | None:
 
 
 def _model_mb(perceiver: Perceiver) -> float:
-    spec = find_model(perceiver.kind, perceiver.backend, perceiver.options.model)
+    spec = find_model(perceiver.name, perceiver.backend, perceiver.options.model)
     return spec.size_mb if spec is not None else 0.0
 
 
@@ -85,49 +89,33 @@ def choose_load_in_turn(setting: str, perceivers: list[Perceiver]) -> bool:
     return in_turn
 
 
-def run_frames(
-    info: VideoInfo,
-    options: DescribeOptions,
-    start: float,
-    end: float,
-    perceivers: list[Perceiver],
-    progress: Progress | None,
-    report: video.DecodeReport | None = None,
-) -> list[tuple[list[Observation], float]]:
+def run(ctx: Pass, perceivers: list[Perceiver]) -> list[Result]:
     """Observations and seconds of each frame perceiver, in the order given.
 
     One streamed pass feeding every perceiver, or one pass per perceiver when
     ``options.load_in_turn`` says so. Progress stage "frames" counts frames decoded over all
     passes, out of the expected frames times the number of passes.
     """
-    if not info.has_video:
+    if not ctx.info.has_video:
         return [([], 0.0) for _ in perceivers]
+    options = ctx.options
     in_turn = choose_load_in_turn(options.load_in_turn, perceivers)
     passes = [[p] for p in perceivers] if in_turn else [perceivers]
-    expected = (end - start) * options.fps * len(passes) if math.isfinite(end) else None
+    expected = (ctx.end - ctx.start) * options.fps * len(passes) if math.isfinite(ctx.end) else None
     decoded = 0
 
     def count(frames: int) -> None:
         nonlocal decoded
         decoded += frames
-        if progress:
-            progress("frames", decoded, expected)
+        ctx.tell("frames", decoded, expected)
 
     results = []
     for group in passes:
-        results += _one_pass(info, options, start, end, group, count, report)
+        results += _one_pass(ctx, group, count)
     return results
 
 
-def _one_pass(
-    info: VideoInfo,
-    options: DescribeOptions,
-    start: float,
-    end: float,
-    perceivers: list[Perceiver],
-    count: Callable[[int], None],
-    report: video.DecodeReport | None = None,
-) -> list[tuple[list[Observation], float]]:
+def _one_pass(ctx: Pass, perceivers: list[Perceiver], count: Callable[[int], None]) -> list[Result]:
     """Load ``perceivers``, stream the frames through all of them, finish and close them."""
     outputs: list[list[Observation]] = [[] for _ in perceivers]
     seconds = [0.0] * len(perceivers)
@@ -143,6 +131,7 @@ def _one_pass(
             outputs[i].extend(timed(i, p.process, batch))
         count(len(batch))
 
+    info, options = ctx.info, ctx.options
     try:
         for i, p in enumerate(perceivers):
             timed(i, p.ensure_loaded)
@@ -151,11 +140,11 @@ def _one_pass(
         frames = video.iter_frames(
             info,
             options.fps,
-            start,
-            end,
+            ctx.start,
+            ctx.end,
             options.scene_threshold or None,
             options.max_side,
-            report=report,
+            report=ctx.report,
         )
         for frame in frames:
             batch.append(frame)

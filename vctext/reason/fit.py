@@ -11,23 +11,35 @@ Each step runs only while the rendered text is still over budget:
                  then neighbouring summaries are summarized together (hierarchically)
 7. ``drop``      ranges least related to the question are left out, and a note says so
 
-Speech and on-screen text stay word for word through step 5; nothing is ever invented.
+Speech and on-screen text stay word for word through step 5; nothing is ever invented. Steps 1-5
+live in :mod:`vctext.reason.compact`. :func:`fit_for` fits to one LLM: the room its context
+leaves next to the prompt, the question and the answer, with the LLM writing the summaries.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from vctext import kinds
 from vctext.document import VideoText
 from vctext.errors import LLMError
-from vctext.llm.base import ContextLengthError, estimate_tokens
-from vctext.llm.relevance import content_words, relevance_scores, segment_text
-from vctext.render import format_time, render
+from vctext.llm.base import LLM, ContextLengthError, Message, estimate_tokens
+from vctext.reason.compact import (
+    collapse_repeats,
+    drop_low_value,
+    limit_tags,
+    merge_segments,
+    merge_windows,
+    strip_boxes,
+)
+from vctext.reason.prompts import build_messages, escape_evidence, fill, load_prompt, system_prompt
+from vctext.reason.relevance import content_words, relevance_scores, segment_text
+from vctext.render import render
+from vctext.timestamps import format_time
 from vctext.types import Item, Segment
 
 log = logging.getLogger(__name__)
@@ -41,6 +53,9 @@ WINDOWS = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 FINE_WINDOW = 60.0
 #: ... and one summary covers at most this much of the video.
 SUMMARY_WINDOW = 300.0
+#: Token counts differ a little between text counted alone and inside a chat template.
+MARGIN = 0.97
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -57,174 +72,6 @@ class Fitted:
     @property
     def fits(self) -> bool:
         return self.tokens <= self.budget
-
-
-# -- the steps ----------------------------------------------------------------------------------
-
-
-def _jaccard(a: set[str], b: set[str]) -> float:
-    return len(a & b) / len(a | b) if a | b else 1.0
-
-
-def _look(seg: Segment, tier: list[str]) -> set[str]:
-    return {w for k in tier for item in seg.items.get(k, ()) for w in content_words(item.text)}
-
-
-def _alike_tiers() -> list[list[str]]:
-    """Kinds that tell whether two ranges show the same: reworded sentences (captions, actions),
-    else what else lasts on screen (tags, objects)."""
-    specs = kinds.KINDS.values()
-    return [
-        [s.name for s in specs if s.reworded],
-        [s.name for s in specs if s.lasts and not s.reworded],
-    ]
-
-
-def similar(a: Segment, b: Segment, threshold: float = 0.6) -> bool:
-    """Whether two ranges show about the same thing: captions (else tags and objects) that
-    share most of their words. Captioners reword one shot from frame to frame."""
-    for tier in _alike_tiers():
-        look_a, look_b = _look(a, tier), _look(b, tier)
-        if look_a or look_b:
-            return _jaccard(look_a, look_b) >= threshold
-    return False
-
-
-def collapse_repeats(segments: list[Segment]) -> list[Segment]:
-    """Neighbouring ranges that show about the same thing become one (their speech joined)."""
-    out: list[Segment] = []
-    group: list[Segment] = []
-    for seg in segments:
-        if group and similar(group[0], seg):
-            group.append(seg)
-            continue
-        if group:
-            out.append(merge_segments(group, keep=2, keep_tags=8))
-        group = [seg]
-    if group:
-        out.append(merge_segments(group, keep=2, keep_tags=8))
-    return out
-
-
-def _with_items(seg: Segment, items: dict[str, tuple[Item, ...]]) -> Segment:
-    return Segment(seg.start, seg.end, {k: v for k, v in items.items() if v})
-
-
-def limit_tags(segments: list[Segment], keep: int = 3) -> list[Segment]:
-    """Kinds ranked by score (tags) keep their best ``keep`` items."""
-    out = []
-    for s in segments:
-        ranked = [k for k in s.items if kinds.spec(k).per_range is not None]
-        out.append(
-            _with_items(s, {**s.items, **{k: s.items[k][:keep] for k in ranked}}) if ranked else s
-        )
-    return out
-
-
-def _plain(item: Item) -> Item:
-    """An object without its box and track id (what it is, and how many)."""
-    return Item(item.text, count=item.count)
-
-
-def _counted(items: tuple[Item, ...]) -> tuple[Item, ...]:
-    counts: Counter[str] = Counter()
-    for item in items:
-        counts[item.text] += item.count
-    return tuple(Item(text, count=n) for text, n in counts.items())
-
-
-def strip_boxes(segments: list[Segment]) -> list[Segment]:
-    """Boxed kinds lose boxes and track ids; alike objects are counted ("person x2")."""
-    out = []
-    for s in segments:
-        items = dict(s.items)
-        for kind in items:
-            if kinds.spec(kind).boxed:
-                items[kind] = _counted(items[kind])
-        out.append(_with_items(s, items))
-    return out
-
-
-def drop_low_value(segments: list[Segment], objects: int = 3) -> list[Segment]:
-    """Low-value kinds go; boxed kinds that stay keep their first ``objects`` items."""
-    out = []
-    for s in segments:
-        items = {k: v for k, v in s.items.items() if not kinds.spec(k).low_value}
-        for kind in items:
-            if kinds.spec(kind).boxed:
-                items[kind] = items[kind][:objects]
-        out.append(_with_items(s, items))
-    return [s for s in out if s.items]
-
-
-def merge_segments(group: list[Segment], keep: int = 3, keep_tags: int | None = None) -> Segment:
-    """One range for several. Speech, on-screen text and summaries are all kept, in order.
-    Captions and actions are grouped by wording (a reworded caption is the same caption), and
-    they, tags and objects are ranked by how long they were seen; the top ``keep`` stay."""
-    if len(group) == 1:
-        return group[0]
-    verbatim: dict[str, dict[str, Item]] = defaultdict(dict)  # kind -> line -> item
-    seen: dict[str, dict[str, float]] = defaultdict(dict)  # kind -> key -> seconds
-    shown: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
-    first: dict[str, dict[str, int]] = defaultdict(dict)
-    as_item: dict[str, Item] = {}  # line -> the first item shown as that line
-    for i, seg in enumerate(group):
-        span = max(seg.end - seg.start, 0.1)
-        for kind, items in seg.items.items():
-            spec = kinds.spec(kind)
-            for rank, item in enumerate(items):
-                line = item.line()
-                if spec.verbatim:
-                    verbatim[kind].setdefault(line, item)
-                    continue
-                as_item.setdefault(line, item)
-                key = _plain(item).line() if spec.boxed else line
-                if spec.reworded:
-                    key = _same_wording(key, seen[kind])
-                # Earlier items in a range rank higher (tags are sorted by score).
-                seen[kind][key] = seen[kind].get(key, 0.0) + span / (1 + 0.1 * rank)
-                shown[kind][key][line] += span
-                first[kind].setdefault(key, i)
-    merged: dict[str, tuple[Item, ...]] = {}
-    for kind in kinds.KINDS:
-        if kind in verbatim:
-            merged[kind] = tuple(verbatim[kind].values())
-        elif kind in seen:
-            ranked = kinds.spec(kind).per_range is not None
-            limit = keep_tags if ranked and keep_tags else keep
-            best = sorted(seen[kind], key=lambda n: -seen[kind][n])[:limit]
-            # Each shown the way it was seen longest (an object keeps one of its boxes).
-            merged[kind] = tuple(
-                as_item[shown[kind][n].most_common(1)[0][0]]
-                for n in sorted(best, key=lambda n: first[kind][n])
-            )
-    return Segment(group[0].start, max(s.end for s in group), merged)
-
-
-def _same_wording(text: str, known: dict[str, float], threshold: float = 0.6) -> str:
-    """The key of a known caption that words the same thing, else ``text`` itself."""
-    words = content_words(text)
-    for key in known:
-        if _jaccard(words, content_words(key)) >= threshold:
-            return key
-    return text
-
-
-def merge_windows(segments: list[Segment], window: float) -> list[Segment]:
-    """Neighbouring ranges join until a range would span more than ``window`` seconds."""
-    out: list[Segment] = []
-    group: list[Segment] = []
-    for seg in segments:
-        if group and seg.end - group[0].start > window:
-            out.append(merge_segments(group))
-            group = []
-        group.append(seg)
-    if group:
-        out.append(merge_segments(group))
-    return out
-
-
-# -- fitting ------------------------------------------------------------------------------------
 
 
 class _Fitter:
@@ -419,3 +266,102 @@ def _drop(f: _Fitter, segments: list[Segment]) -> Fitted:
             low = mid + 1
     f.notes = note(low)
     return f.result(keep(low), dropped=low)
+
+
+# -- fitting to one LLM -------------------------------------------------------------------------
+
+
+def evidence_budget(llm: LLM, question: str, history_share: float = 0.0) -> int:
+    """Tokens the video text may take next to the system prompt, question and answer."""
+    overhead = llm.count_messages(build_messages("", [], question))
+    room = llm.context_tokens - llm.answer_tokens - overhead
+    return int((room - room * history_share) * MARGIN)
+
+
+def summarizer(llm: LLM) -> Summarizer:
+    """Ranges summarized by ``llm``; a text too long for one call is halved, recursively."""
+
+    def summarize(text: str, start: float, end: float, words: int, depth: int = 0) -> str:
+        prompt = fill(
+            load_prompt("summarize.txt"),
+            evidence=escape_evidence(text),
+            start=format_time(start),
+            end=format_time(end),
+            words=str(words),
+        )
+        messages = [Message("system", system_prompt()), Message("user", prompt)]
+        room = llm.context_tokens - llm.answer_tokens
+        used = llm.count_messages(messages)
+        halves = _halves(text)
+        if used > room and halves and depth < 8:
+            parts = [summarize(half, start, end, words, depth + 1) for half in halves]
+            return summarize("\n".join(parts), start, end, words, depth + 1)
+        if used > room:  # one word, or halved 8 times over: send what fits, never a refusal
+            text = _first_tokens(text, llm, room - (used - llm.count_tokens(text)))
+            return summarize(text, start, end, words, 8) if text else ""
+        log.info("summarizing %s-%s to fit the context", format_time(start), format_time(end))
+        return llm.complete(messages)
+
+    return summarize
+
+
+def _halves(text: str) -> list[str] | None:
+    """``text`` cut in two at a line break, else between words; None when it is one word."""
+    lines = text.splitlines()
+    if len(lines) > 1:
+        return ["\n".join(lines[: len(lines) // 2]), "\n".join(lines[len(lines) // 2 :])]
+    words = text.split(" ")
+    if len(words) > 1:
+        return [" ".join(words[: len(words) // 2]), " ".join(words[len(words) // 2 :])]
+    return None
+
+
+def _first_tokens(text: str, llm: LLM, tokens: int) -> str:
+    """The longest start of ``text`` (whole words) that takes at most ``tokens``."""
+    words = text.split(" ")
+    low, high = 0, len(words)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if llm.count_tokens(" ".join(words[:mid])) <= tokens:
+            low = mid
+        else:
+            high = mid - 1
+    return " ".join(words[:low])
+
+
+def fit_for(doc: VideoText, llm: LLM, question: str | None, history_share: float = 0.0) -> Fitted:
+    """``doc`` fitted to what ``llm``'s context leaves free (``history_share`` kept for a chat)."""
+    budget = evidence_budget(llm, question or "", history_share)
+    fitted = fit(doc, budget, llm.count_tokens, question=question, summarize=summarizer(llm))
+    if fitted.steps:
+        log.info(
+            "video text compacted to %d tokens (budget %d): %s",
+            fitted.tokens,
+            budget,
+            ", ".join(fitted.steps),
+        )
+    return fitted
+
+
+def refitting(llm: LLM, attempt: Callable[[], T]) -> T:
+    """``attempt()`` (which fits the text to ``llm.context_tokens`` and calls the LLM); once more
+    when the server refused it as too long and named a smaller context than it was fitted to."""
+    window = llm.context_tokens
+    try:
+        return attempt()
+    except ContextLengthError:
+        if llm.context_tokens >= window:
+            raise
+        refit_note(llm, window)
+        return attempt()
+
+
+def refit_note(llm: LLM, window: int) -> None:
+    """Say why the text is fitted again, and how to skip that next time."""
+    log.warning(
+        "the LLM server's context is %d tokens, not %d: fitting the video's text to it again "
+        "(pass --context-tokens %d to skip this)",
+        llm.context_tokens,
+        window,
+        llm.context_tokens,
+    )
