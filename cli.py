@@ -17,9 +17,11 @@ from pathlib import Path
 import click
 
 from vctext import __version__, config
+from vctext.cli_eval import eval_command
 from vctext.cli_instruct import instruct
 from vctext.cli_mcp import mcp_server
 from vctext.cli_reason import ask, chat
+from vctext.cli_search import search
 from vctext.cli_support import (
     Bars,
     batch_failed,
@@ -316,7 +318,7 @@ def show_config() -> None:
         click.echo(f"{name} = {value!r}  # {origin}")
 
 
-for command in (ask, chat, instruct, mcp_server):
+for command in (ask, chat, eval_command, instruct, mcp_server, search):
     app.add_command(command)
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "ask",
     "narrate",
     "Chat",
+    "search",
 ]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -54,6 +55,18 @@ def narrate(video: str | os.PathLike | VideoText, llm: Any = None, **options: An
     from vctext.reason.ask import narrate as run
 
     return run(video, llm, **options)
+
+
+def search(videos: Any, query: str, k: int = 5, **options: Any) -> list[Any]:
+    """The time ranges of one or more videos that match ``query``, best first, no LLM needed
+    (see :func:`vctext.reason.search.search`).
+
+        >>> for hit in vctext.search(["a.mp4", "b.mp4"], "GATE 7", k=3):
+        ...     print(hit.video, hit.start, hit.end, hit.lines)
+    """
+    from vctext.reason.search import search as run
+
+    return run(videos, query, k, **options)
 
 
 def __getattr__(name: str) -> Any:

@@ -61,6 +61,9 @@ class Cache:
                 CREATE TABLE IF NOT EXISTS file_hashes (
                     path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, inode INTEGER,
                     sha256 TEXT NOT NULL);
+                CREATE TABLE IF NOT EXISTS embeddings (
+                    key TEXT PRIMARY KEY, model TEXT NOT NULL, dim INTEGER NOT NULL,
+                    created REAL NOT NULL, data BLOB NOT NULL);
                 """
             )
         except (OSError, sqlite3.Error) as exc:
@@ -130,6 +133,40 @@ class Cache:
         except (OSError, sqlite3.Error) as exc:
             self._give_up(exc)
 
+    # -- search indexes: a video's range embeddings ---------------------------------------------
+
+    def get_vectors(self, key: str) -> Any:
+        """The float32 matrix kept under ``key`` (see :mod:`vctext.reason.embed`), or None."""
+        if self._db is None:
+            return None
+        try:
+            row = self._db.execute(
+                "SELECT dim, data FROM embeddings WHERE key = ?", (key,)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            self._give_up(exc)
+            return None
+        if row is None:
+            return None
+        import numpy as np
+
+        return np.frombuffer(row[1], dtype=np.float32).reshape(-1, row[0]).copy()
+
+    def put_vectors(self, key: str, model: str, vectors: Any) -> None:
+        """Keep a float32 matrix; a failed write is a warning, never an error."""
+        if self._db is None:
+            return
+        import numpy as np
+
+        matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?, ?)",
+                (key, model, matrix.shape[1], time.time(), matrix.tobytes()),
+            )
+        except (OSError, sqlite3.Error) as exc:
+            self._give_up(exc)
+
     def info(self) -> dict[str, Any]:
         with self._reporting():
             entries, videos = self._db.execute(
@@ -154,6 +191,7 @@ class Cache:
             (count,) = self._db.execute("SELECT COUNT(*) FROM observations").fetchone()
             self._db.execute("DELETE FROM observations")
             self._db.execute("DELETE FROM file_hashes")
+            self._db.execute("DELETE FROM embeddings")
             self._db.execute("VACUUM")
         return count
 

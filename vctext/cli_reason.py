@@ -26,16 +26,23 @@ from vctext.errors import VctextError
     "--json",
     "as_json",
     is_flag=True,
-    help="Print the answer, the time ranges it relied on and the model as JSON.",
+    help="Print the answer, the time ranges it relied on and cites, moments and the model as JSON.",
+)
+@click.option(
+    "--evidence-first/--no-evidence-first",
+    default=None,
+    help="Quote the best matching ranges with their times before the model's answer to a "
+    "factual question  [default: on for the bundled local model only]",
 )
 @verbosity_options
 @click.pass_context
 @handle_errors
-def ask(ctx, video, question, no_cache, as_json, **settings):
+def ask(ctx, video, question, no_cache, as_json, evidence_first, **settings):
     """Answer QUESTION about VIDEO with an LLM (the answer streams to stdout).
 
-    The video's text comes from the perception cache when VIDEO was described before, so a
-    second question costs only the LLM call.
+    The answer ends with the time ranges it cites, as [mm:ss-mm:ss]. The video's text comes from
+    the perception cache when VIDEO was described before, so a second question costs only the
+    LLM call.
     """
     import vctext
 
@@ -44,7 +51,11 @@ def ask(ctx, video, question, no_cache, as_json, **settings):
     options = given_settings(ctx, settings, no_cache)
     printer = None if as_json else Printer()
     try:
-        answer = vctext.ask(video, question, on_text=printer, **options)
+        answer = vctext.ask(
+            video, question, on_text=printer, evidence_first=evidence_first, **options
+        )
+        if printer and answer.cited:
+            printer(" " + answer.cited)  # on the answer's last line: one answer, one line
     finally:
         if printer:
             printer.end()
@@ -121,6 +132,8 @@ def chat(ctx, video, no_cache, **settings):
             else:
                 for piece in session.send(text):
                     printer(piece)
+                if session.last is not None and session.last.cited:
+                    printer(" " + session.last.cited)
                 printer.end()
         except (VctextError, click.UsageError) as exc:
             printer.end()

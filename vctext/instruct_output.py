@@ -51,8 +51,9 @@ def is_record(value: Any) -> bool:
 class OutputLock:
     """An exclusive ``flock`` on ``OUT.lock`` for a whole run; a second run is refused at once."""
 
-    def __init__(self, output: Path):
+    def __init__(self, output: Path, command: str = "instruct"):
         self.output = output
+        self.command = command  # named in the refusal: "another vctext eval is writing ..."
         # Beside the real file, so `-o link.jsonl` and `-o target.jsonl` share one lock.
         self.path = sibling(output.resolve(), ".lock")
         self._fd: int | None = None
@@ -76,8 +77,8 @@ class OutputLock:
             except OSError:
                 os.close(fd)
                 raise InputError(
-                    f"another vctext instruct is writing '{self.output}'; wait for it or choose "
-                    "another -o"
+                    f"another vctext {self.command} is writing '{self.output}'; wait for it or "
+                    "choose another -o"
                 ) from None
             # The run before may have removed the file between our open and our lock: then the
             # lock is on a file nobody else will find, so take the one now at the path.
@@ -103,21 +104,36 @@ class RecordWriter:
 
     Opening checks the existing file before changing a byte of it: every complete line must be
     a record, and an unfinished last line is cut only when the state file is there and the
-    line begins like a record (a run killed mid-write). Records of the same video + task
-    written more than once (two runs of an older version at the same time) are dropped, the
-    first of each kept; :attr:`duplicates` says how many.
+    line begins like a record (a run killed mid-write). Records of the same id written more
+    than once (two runs of an older version at the same time) are dropped, the first of each
+    kept; :attr:`duplicates` says how many. A subclass names its records (:attr:`what`,
+    :meth:`is_valid`) and may drop records to be redone (:meth:`redo`, counted in
+    :attr:`retried`).
     """
+
+    what = "vctext instruct output"
+    noun = "record"
 
     def __init__(self, path: Path):
         self.path = path
         self._created = not path.exists()
         self.duplicates = 0
+        self.retried = 0
         self.ids = self._recover()
         self._file = open(path, "ab")
 
+    @staticmethod
+    def is_valid(value: Any) -> bool:
+        return is_record(value)
+
+    @staticmethod
+    def redo(record: dict[str, Any]) -> bool:
+        """True for a record to drop so that the next run makes it again."""
+        return False
+
     def _refuse(self, why: str) -> InputError:
         return InputError(
-            f"'{self.path}' does not look like vctext instruct output ({why}), so it was left "
+            f"'{self.path}' does not look like {self.what} ({why}), so it was left "
             "untouched; choose another -o or delete it"
         )
 
@@ -138,17 +154,19 @@ class RecordWriter:
                 record = json.loads(line)
             except ValueError:
                 record = None
-            if not is_record(record):
-                raise self._refuse(f"line {n} is not one of its records")
-            if record["id"] in ids:
+            if not self.is_valid(record):
+                raise self._refuse(f"line {n} is not one of its {self.noun}s")
+            if self.redo(record):
+                self.retried += 1
+            elif record["id"] in ids:
                 self.duplicates += 1
-                continue
-            ids.add(record["id"])
-            kept.append(line)
+            else:
+                ids.add(record["id"])
+                kept.append(line)
         torn = data[end:]
         if torn:
             if not (torn.startswith(RECORD_START) or RECORD_START.startswith(torn)):
-                raise self._refuse("its last line is neither a record nor the start of one")
+                raise self._refuse(f"its last line is neither a {self.noun} nor the start of one")
             if not state_path(self.path).exists():
                 raise self._refuse(
                     f"its last line is unfinished and there is no {state_path(self.path).name} "
@@ -156,13 +174,16 @@ class RecordWriter:
                 )
         if self.duplicates:
             log.warning(
-                "%s: dropping %d duplicate records (the first of each video + task is kept)",
+                "%s: dropping %d duplicate %ss (the first of each is kept)",
                 self.path,
                 self.duplicates,
+                self.noun,
             )
-            self._rewrite(b"".join(kept))
-        elif torn:  # killed mid-write: the partial line was never a record
+        if torn:  # killed mid-write: the partial line was never a record
             log.warning("dropping a torn last line from %s", self.path)
+        if self.duplicates or self.retried:
+            self._rewrite(b"".join(kept))
+        elif torn:
             with open(self.path, "r+b") as f:
                 f.truncate(end)
                 f.flush()

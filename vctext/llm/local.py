@@ -218,6 +218,23 @@ class LocalChat(LLM):
             return_dict=True,
         )
 
+    def choice_logprobs(self, messages: list[Message], choices: list[str]) -> list[float]:
+        """Mean log-probability per token of each choice as the reply to ``messages``."""
+        import torch
+
+        self.ensure_loaded()
+        prompt = self._encode(messages)["input_ids"][0]
+        scores = []
+        for choice in choices:
+            ids = self._tokenizer(choice, add_special_tokens=False, return_tensors="pt")
+            ids = ids["input_ids"][0]
+            full = torch.cat([prompt, ids]).unsqueeze(0).to(self._model.device)
+            with torch.inference_mode():
+                logits = self._model(full).logits[0, len(prompt) - 1 : -1].float()
+            taken = torch.log_softmax(logits, dim=-1).gather(1, ids.to(logits.device)[:, None])
+            scores.append(taken.mean().item())
+        return scores
+
     def _stream(self, messages: list[Message]) -> Iterator[str]:
         import torch
         from transformers import TextIteratorStreamer
