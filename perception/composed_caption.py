@@ -1,9 +1,11 @@
 """A plain caption written from what the other perceivers saw, for when no captioner is installed.
 
 No captioner weights ship on PyPI, so the offline profile composes a line per sampled frame that
-puts the frame's scene (its top tag) together with its objects: "a streetcar with a person, 2 cars
-and a bicycle". Every word comes from an observation: nothing is guessed, and ``source``
-("composed:...") says the line was written, not seen by a captioning model.
+puts what people do there (the action model's label, when a clip around the frame has one) first,
+then the frame's scene (its top tag) and its objects: "a person riding mountain bike, with a car",
+"a streetcar with a person, 2 cars and a bicycle". Every word comes from an observation: nothing
+is guessed, and ``source`` ("composed:...") says the line was written, not seen by a captioning
+model.
 
 A range shows its tags, objects and on-screen text on lines of their own, so a caption that would
 only repeat one of them (just the scene, just the objects, the text on screen) is not written.
@@ -16,8 +18,9 @@ from collections import Counter, defaultdict
 from vctext.perception.base import ModelSpec, ObservationsPerceiver
 from vctext.types import Observation
 
-#: Kinds a composed caption reads, in the order they appear in it.
+#: Kinds read at each sampled frame; ``action`` (clips) is read where it covers the frame.
 READS = ("tags", "detect")
+ACTION = "action"
 _PLURALS = {
     "person": "people",
     "mouse": "mice",
@@ -48,10 +51,19 @@ def listing(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def sentence(tags: list[str], objects: Counter, max_objects: int = 5) -> str:
-    """One frame's caption: its scene with the objects in it; empty when it would say no more
-    than the range's tags or objects line does on its own."""
+def sentence(
+    tags: list[str], objects: Counter, max_objects: int = 5, action: str | None = None
+) -> str:
+    """One frame's caption: what people do, else its scene, with the objects in it; empty when
+    it would say no more than the range's action, tags or objects line does on its own."""
     named = [plural(label, n) for label, n in objects.most_common(max_objects)]
+    if action:
+        people = objects.get("person", 0)
+        if people and action.split()[0].endswith("ing"):  # "2 people riding mountain bike"
+            others = [plural(k, n) for k, n in objects.most_common(max_objects) if k != "person"]
+            head = f"{plural('person', people)} {action}"
+            return head + (f", with {listing(others)}" if others else "")
+        return f"{action}, with {listing(named)}" if named else ""
     # A tag that repeats a detected object adds nothing: "a car with a car".
     scene = next((t for t in tags if t.lower() not in {k.lower() for k in objects}), None)
     if not (scene and named):
@@ -65,12 +77,20 @@ def compose(observations: list[Observation], source: str) -> list[Observation]:
     for o in observations:
         if o.kind in READS and o.end <= o.start:
             frames[o.start][o.kind].append(o)
+    actions = sorted((o for o in observations if o.kind == ACTION), key=lambda o: o.start)
     out = []
     for time in sorted(frames):
         seen = frames[time]
         tags = [o.text for o in sorted(seen["tags"], key=lambda o: -(o.score or 0.0))]
         objects = Counter(o.text for o in seen["detect"])
-        text = sentence(tags, objects)
+        doing = max(
+            (a for a in actions if a.start <= time < a.end),
+            key=lambda a: a.score or 0.0,
+            default=None,
+        )
+        if doing is not None:
+            seen[ACTION].append(doing)
+        text = sentence(tags, objects, action=doing.text if doing else None)
         if text:
             out.append(
                 Observation(
@@ -79,7 +99,7 @@ def compose(observations: list[Observation], source: str) -> list[Observation]:
                     "caption",
                     source,
                     text,
-                    extra={"from": sorted(k for k in READS if seen[k])},
+                    extra={"from": sorted(k for k in (*READS, ACTION) if seen[k])},
                 )
             )
     return out
@@ -98,7 +118,7 @@ class ComposedCaption(ObservationsPerceiver):
             0,
             "Apache-2.0",
             profiles=("offline",),
-            note="no model: a sentence from the tags and detect observations",
+            note="no model: a sentence from the action, tags and detect observations",
         ),
     )
 

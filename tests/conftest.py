@@ -10,6 +10,7 @@ import site
 import socket
 import subprocess
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -158,6 +159,29 @@ def speak(text: str, path: Path) -> Path:
 
 #: ffmpeg output options for test clips: H.264 that any decoder reads, encoded fast.
 FAST_H264 = ("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")
+
+
+def concat_video(path: Path, *sources: str) -> Path:
+    """A silent clip of lavfi ``sources`` one after another ("color=c=black:s=160x120:d=2")."""
+    inputs = [arg for source in sources for arg in ("-f", "lavfi", "-i", source)]
+    joined = "".join(f"[{i}:v]" for i in range(len(sources))) + f"concat=n={len(sources)}:v=1[v]"
+    ffmpeg(*inputs, "-filter_complex", joined, "-map", "[v]", *FAST_H264, str(path))
+    return path
+
+
+@contextmanager
+def registered(spec, perceiver):
+    """A kind and its perceiver class registered for the ``with`` block only."""
+    from vctext import kinds
+    from vctext.perception import registry
+
+    kinds.register(spec)
+    registry.register(perceiver)
+    try:
+        yield perceiver
+    finally:
+        registry.unregister(perceiver)
+        kinds.KINDS.pop(spec.name, None)
 
 
 def make_video(

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FAST_H264, FFMPEG, ffmpeg
+from conftest import FFMPEG, concat_video, registered
 
 import vctext
 from vctext import kinds
@@ -52,25 +52,18 @@ def lighting(mean: float) -> str:
 @pytest.fixture
 def light():
     """The ``light`` kind and its perceiver, registered for one test only."""
-    kinds.register(LIGHT)
-    registry.register(Lighting)
-    yield Lighting
-    registry.unregister(Lighting)
-    kinds.KINDS.pop(LIGHT.name, None)
+    with registered(LIGHT, Lighting):
+        yield Lighting
 
 
 @pytest.fixture(scope="module")
 def dark_then_bright(media_dir) -> Path:
     """4 s without audio: 2 s of black, then 2 s of white."""
-    path = media_dir / "dark-then-bright.mp4"
-    ffmpeg(
-        *("-f", "lavfi", "-i", "color=c=black:s=160x120:r=10:d=2"),
-        *("-f", "lavfi", "-i", "color=c=white:s=160x120:r=10:d=2"),
-        *("-filter_complex", "[0:v][1:v]concat=n=2:v=1[v]", "-map", "[v]"),
-        *FAST_H264,
-        str(path),
+    return concat_video(
+        media_dir / "dark-then-bright.mp4",
+        "color=c=black:s=160x120:r=10:d=2",
+        "color=c=white:s=160x120:r=10:d=2",
     )
-    return path
 
 
 @needs_ffmpeg

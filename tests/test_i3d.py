@@ -78,8 +78,9 @@ def test_real_checkpoint_loads_with_only_numpy_globals():
     assert arrays["batch_stats/Conv3d_1a_7x7/BatchNorm_0/var"].shape == (1, 1, 1, 1, 64)
 
 
-def test_action_is_opt_in_for_the_offline_profile():
-    assert all(p.kind != "action" for p in plan_perceivers("offline"))
+def test_action_runs_by_default_in_the_offline_profile_on_a_budget():
+    assert [p.backend for p in plan_perceivers("offline") if p.kind == "action"] == ["i3d"]
+    assert i3d.I3DAction.defaults["max_clips"] and i3d.I3DAction.defaults["still"] > 0
 
 
 @pytest.fixture(scope="module")

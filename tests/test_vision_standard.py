@@ -28,7 +28,7 @@ from vctext.perception.registry import (
     find_model,
     load_perceiver,
 )
-from vctext.pipeline import describe, extractive_summary
+from vctext.pipeline import describe
 from vctext.types import Frame, Observation
 
 needs_ffmpeg = pytest.mark.skipif(FFMPEG is None, reason="needs ffmpeg (apt-get install ffmpeg)")
@@ -262,18 +262,6 @@ def test_composed_caption_says_only_what_was_observed_and_repeats_no_line():
     assert plural("apple", 1) == "an apple"
 
 
-def test_extractive_summary_takes_the_longest_shown_captions():
-    caps = [
-        Observation(0, 8, "caption", "c", "a street with 2 cars"),
-        Observation(8, 10, "caption", "c", "a person"),
-        Observation(0, 2, "action", "a", "riding a bike", score=0.8),
-    ]
-    assert extractive_summary(caps) == (
-        "Mostly a street with 2 cars. Also a person. Action: riding a bike."
-    )
-    assert extractive_summary(caps[2:]) is None
-
-
 @needs_ffmpeg
 @needs("rapidocr", "onnxruntime", "cv2")
 def test_offline_caption_leaves_text_on_screen_to_its_own_line(tmp_path):
@@ -299,7 +287,7 @@ def test_offline_caption_leaves_text_on_screen_to_its_own_line(tmp_path):
     text = doc.render()
     assert 'text on screen: "GATE 7"' in text
     # Nothing but the sign was seen: a caption could only say the sign again.
-    assert "caption:" not in text and "GATE 7" not in (doc.summary or ""), text
+    assert "caption:" not in text and doc.summary == 'On screen: "GATE 7".', text
     data = json.loads(doc.render(format="json"))
     assert not [o for o in data["observations"] if o["kind"] == "caption"]
 
@@ -323,7 +311,8 @@ def test_offline_caption_says_what_no_line_below_it_says_and_makes_the_summary()
         others = {item for kind, items in seg.lines.items() if kind != "caption" for item in items}
         for caption in seg.lines["caption"]:
             assert " with " in caption and caption not in others, doc.render()
-    shown = {c for seg in captioned for c in seg.lines["caption"]}
-    assert doc.summary and any(doc.summary.startswith(f"Mostly {c}.") for c in shown)
+    # The summary says what was seen (objects first), not the composed captions again.
+    assert doc.summary and doc.summary.startswith("Seen: a person"), doc.summary
+    assert not any(c in doc.summary for seg in captioned for c in seg.lines["caption"])
     # Ranges with only tags or only objects carry no caption repeating them.
     assert any("caption" not in seg.lines and "tags" in seg.lines for seg in doc.segments)

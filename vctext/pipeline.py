@@ -24,6 +24,7 @@ from vctext.perception.base import Modality, Perceiver, PerceiverOptions
 from vctext.perception.registry import perceiver_class
 from vctext.plan import PlannedPerceiver, plan_perceivers, resolve_device
 from vctext.runners import RUNNERS, Pass, Progress
+from vctext.summary import extractive_summary
 from vctext.timestamps import format_time as timestamp
 from vctext.tune import check_tune_kinds, perceiver_params
 from vctext.types import Observation, VideoInfo
@@ -76,13 +77,9 @@ def _describe(
         missing = cls.missing_dependencies()
         if missing and not options.perceivers:
             # Asked for by default, not by name: leave it out and say how to get it.
-            log.warning(
-                'skipping %s: %s not installed (pip install "vctext[%s]")',
-                item.name,
-                ", ".join(missing),
-                cls.extra,
-            )
-            skipped.append(f'{item.name} skipped: pip install "vctext[{cls.extra}]" to add it')
+            hint = cls.install_hint(missing)
+            log.warning("skipping %s: %s not installed (%s)", item.name, ", ".join(missing), hint)
+            skipped.append(f"{item.name} skipped: {hint} to add it")
             continue
         active.append(item)
         perceiver = cls(
@@ -210,25 +207,3 @@ def _notes(info: VideoInfo, plan: list[PlannedPerceiver], obs: list[Observation]
     elif wants_speech and not any(o.kind == "asr" for o in obs):
         notes.append("no speech detected in the audio")
     return notes
-
-
-def extractive_summary(observations: list[Observation], most: int = 2) -> str | None:
-    """One or two sentences for the whole video without an LLM: the captions on screen longest.
-
-    ``--narrate`` replaces it with an LLM's narrative. None when no perceiver wrote captions.
-    """
-    shown: dict[str, float] = {}
-    for o in observations:
-        if o.kind == "caption":
-            shown[o.text] = shown.get(o.text, 0.0) + max(o.end - o.start, 0.0)
-    if not shown:
-        return None
-    ranked = sorted(shown, key=lambda text: -shown[text])[:most]
-    summary = f"Mostly {ranked[0]}."
-    if len(ranked) > 1:
-        summary += f" Also {ranked[1]}."
-    actions = [o for o in observations if o.kind == "action"]
-    if actions:
-        best = max(actions, key=lambda o: (o.end - o.start) * (o.score or 0.0)).text
-        summary += f" Action: {best}."
-    return summary

@@ -18,6 +18,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from vctext import kinds
+from vctext.blocks import blocks
 from vctext.errors import InputError, VctextError
 from vctext.timestamps import format_time
 
@@ -64,6 +65,7 @@ def _context(doc: VideoText) -> dict:
         "width": width,
         "height": height,
         "segments": doc.segments,
+        "blocks": blocks(doc.segments, doc.observations),
         "kinds": dict(kinds.KINDS),
         "notes": doc.notes,
         "language": doc.language,

@@ -1,23 +1,53 @@
 """The streamed pass for clip perceivers: frames at the clip rate, cut into windows as they come.
 
 Only the window being filled and one batch of clips are held in memory. One pass per perceiver,
-each at its own :class:`~vctext.perception.base.ClipSpec`.
+each at its own :class:`~vctext.perception.base.ClipSpec`. Windows far apart (a budget of clips
+on a long video) are decoded one by one, with a seek each, instead of the whole video; a window
+whose picture does not move is skipped when the spec says so (action models guess on stills).
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
 import math
 import time
 
+import numpy as np
+
 from vctext import video
-from vctext.perception.base import Clip, ClipPerceiver
+from vctext.perception.base import Clip, ClipPerceiver, ClipSpec
 from vctext.runners.context import Pass, Result
 from vctext.types import Frame, Observation
+
+log = logging.getLogger(__name__)
 
 
 def run(ctx: Pass, perceivers: list[ClipPerceiver]) -> list[Result]:
     """Observations and seconds of each clip perceiver, in the order given."""
     return [_one(ctx, perceiver) for perceiver in perceivers]
+
+
+def spacing(spec: ClipSpec, duration: float) -> float:
+    """Seconds from one window's start to the next: ``every``, or wider to stay in budget."""
+    if spec.max_clips and duration > 0:
+        return max(spec.every, duration / spec.max_clips)
+    return spec.every
+
+
+def _small_grey(image: np.ndarray, cells: int = 32) -> np.ndarray:
+    """The picture in grey, averaged over about ``cells`` x ``cells`` blocks."""
+    grey = np.asarray(image, dtype=np.float32).mean(axis=2)
+    h, w = grey.shape
+    bh, bw = max(h // cells, 1), max(w // cells, 1)
+    grey = grey[: bh * (h // bh), : bw * (w // bw)]
+    return grey.reshape(h // bh, bh, w // bw, bw).mean(axis=(1, 3))
+
+
+def motion(frames: list[Frame]) -> float:
+    """The largest mean absolute change (0-255) between consecutive frames, on 32x32 grey."""
+    small = [_small_grey(f.image) for f in frames]
+    return max((float(np.abs(b - a).mean()) for a, b in itertools.pairwise(small)), default=0.0)
 
 
 def _one(ctx: Pass, perceiver: ClipPerceiver) -> Result:
@@ -27,19 +57,22 @@ def _one(ctx: Pass, perceiver: ClipPerceiver) -> Result:
     perceiver.ensure_loaded()
     spec = perceiver.clip_spec()
     start, last = ctx.start, ctx.last
+    every = spacing(spec, last - start)
     out: list[Observation] = []
     clips: list[Clip] = []
-    window: list[Frame] = []
-    index = 0  # the window being filled starts at start + index * spec.every
+    skipped = 0
 
-    def close_window() -> None:
+    def add(w_start: float, window: list[Frame]) -> None:
         # A window cut short by the end of the video counts when at least half full: padded
         # with its last frame, as video classifiers expect a fixed number of frames.
-        if len(window) * 2 >= spec.frames:
-            frames = window[: spec.frames] + [window[-1]] * (spec.frames - len(window))
-            w_start = start + index * spec.every
-            clips.append(Clip(w_start, min(w_start + spec.length, last), frames))
-        window.clear()
+        nonlocal skipped
+        if len(window) * 2 < spec.frames:
+            return
+        if spec.still > 0 and motion(window) < spec.still:
+            skipped += 1
+            return
+        frames = window[: spec.frames] + [window[-1]] * (spec.frames - len(window))
+        clips.append(Clip(w_start, min(w_start + spec.length, last), frames))
         if len(clips) >= perceiver.options.batch_size:
             flush()
 
@@ -48,21 +81,50 @@ def _one(ctx: Pass, perceiver: ClipPerceiver) -> Result:
         ctx.tell("clips", clips[-1].end - start, (last - start) or None)
         clips.clear()
 
-    frames = video.iter_frames(
-        ctx.info, spec.fps, start, ctx.end, None, ctx.options.max_side, report=ctx.report
-    )
-    for frame in frames:
-        k = math.floor((frame.time - start) / spec.every + 1e-6)
-        if k != index:
-            close_window()
-            index = k
-        if frame.time - (start + index * spec.every) < spec.length - 1e-6:
-            window.append(frame)
-            if len(window) == spec.frames:
-                close_window()
-    close_window()
+    if every >= 2 * spec.length:
+        _sparse(ctx, spec, every, add)
+    else:
+        _streamed(ctx, spec, every, add)
     if clips:
         flush()
+    if skipped:
+        log.info("%s: %d still window(s) skipped", perceiver.name, skipped)
     out.extend(perceiver.finish())
     perceiver.close()
     return out, time.perf_counter() - t0
+
+
+def _frames(ctx: Pass, spec: ClipSpec, start: float, end: float | None):
+    return video.iter_frames(
+        ctx.info, spec.fps, start, end, None, ctx.options.max_side, report=ctx.report
+    )
+
+
+def _sparse(ctx: Pass, spec: ClipSpec, every: float, add) -> None:
+    """Each window decoded on its own (a seek, then ``spec.length`` seconds)."""
+    w_start = ctx.start
+    while w_start < ctx.last:
+        end = w_start + spec.length
+        if ctx.end is not None and math.isfinite(ctx.end):
+            end = min(end, ctx.end)
+        add(w_start, list(_frames(ctx, spec, w_start, end))[: spec.frames])
+        w_start += every
+
+
+def _streamed(ctx: Pass, spec: ClipSpec, every: float, add) -> None:
+    """One decode of the whole range, cut into windows as the frames come."""
+    start = ctx.start
+    window: list[Frame] = []
+    index = 0  # the window being filled starts at start + index * every
+    for frame in _frames(ctx, spec, start, ctx.end):
+        k = math.floor((frame.time - start) / every + 1e-6)
+        if k != index:
+            add(start + index * every, window)
+            window = []
+            index = k
+        if frame.time - (start + index * every) < spec.length - 1e-6:
+            window.append(frame)
+            if len(window) == spec.frames:
+                add(start + index * every, window)
+                window = []
+    add(start + index * every, window)
