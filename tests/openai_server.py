@@ -8,6 +8,11 @@ be queued, one per request, to see how clients cope: ``"429"`` (with Retry-After
 ``"empty"`` (a 200 with no choices). Every chat request is recorded
 (body and headers) so tests can check what a client sent.
 
+A request whose last message carries an image (an ``image_url`` part with a ``data:`` URL, as
+vision clients send frames) is answered from the picture's pixels: the name of its dominant
+colour ("red", "green", "blue", "black", "white", ...), so a test can tell which frame reached
+which time. An image part counts as ``IMAGE_TOKENS`` tokens of the prompt.
+
 Like a real server it has a context (``context`` tokens, counted with ``tokenize`` through a
 chat template) and refuses a prompt that does not fit. ``mimic`` makes it answer as a real
 server does, endpoints and error bodies included:
@@ -50,6 +55,20 @@ MIMICS = ("openai", "llama-cpp-python", "llama-server")
 #: newline) and to open the answer.
 TEMPLATE_TOKENS = 5
 ANSWER_TOKENS = 3
+#: Tokens an image part takes in the prompt (OpenAI's count for a low-detail image).
+IMAGE_TOKENS = 85
+#: The colours an image's pixels are named by (the nearest one, per pixel).
+COLOURS = {
+    "black": (0, 0, 0),
+    "white": (255, 255, 255),
+    "grey": (128, 128, 128),
+    "red": (255, 0, 0),
+    "green": (0, 160, 0),
+    "blue": (0, 0, 255),
+    "yellow": (255, 255, 0),
+    "cyan": (0, 255, 255),
+    "magenta": (255, 0, 255),
+}
 
 
 def coarse_tokenize(text: str) -> list[int]:
@@ -158,13 +177,17 @@ class OpenAIServer:
         with self._lock:
             if self.replies:
                 return self.replies.pop(0)
+        images = [url for m in (body.get("messages") or [{}])[-1:] for url in image_urls(m)]
+        if images:
+            return dominant_colour(images[0])
         return echo(body)
 
     def count_prompt(self, body: dict[str, Any]) -> int:
         """The prompt's tokens as the model sees them: each message inside a chat template."""
         messages = body.get("messages") or []
-        content = sum(len(self.tokenize(str(m.get("content", "")))) for m in messages)
-        return content + TEMPLATE_TOKENS * len(messages) + ANSWER_TOKENS
+        content = sum(len(self.tokenize(text_of(m))) for m in messages)
+        images = sum(len(image_urls(m)) for m in messages)
+        return content + IMAGE_TOKENS * images + TEMPLATE_TOKENS * len(messages) + ANSWER_TOKENS
 
     def too_long(self, body: dict[str, Any], tokens: int) -> dict[str, Any]:
         """The error body this server's kind sends for a prompt over its context."""
@@ -426,8 +449,44 @@ class OpenAIServer:
         return Handler
 
 
+def text_of(message: dict[str, Any]) -> str:
+    """A message's text: its content, or the text parts of a content list."""
+    content = message.get("content", "")
+    if isinstance(content, list):
+        texts = [p for p in content if isinstance(p, dict) and p.get("type") == "text"]
+        return "\n".join(str(p.get("text", "")) for p in texts)
+    return str(content)
+
+
+def image_urls(message: dict[str, Any]) -> list[str]:
+    """The image URLs of a message's ``image_url`` parts."""
+    content = message.get("content")
+    if not isinstance(content, list):
+        return []
+    parts = [p for p in content if isinstance(p, dict) and p.get("type") == "image_url"]
+    return [str((p.get("image_url") or {}).get("url", "")) for p in parts]
+
+
+def dominant_colour(url: str) -> str:
+    """The name of the colour most of a ``data:`` URL image's pixels are nearest to."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    header, _, data = url.partition(",")
+    if not header.startswith("data:image/") or not header.endswith(";base64"):
+        return "not a data URL"
+    picture = Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB")
+    picture.thumbnail((64, 64))
+    pixels = np.asarray(picture, dtype=np.int32).reshape(-1, 1, 3)
+    palette = np.array(list(COLOURS.values()), dtype=np.int32).reshape(1, -1, 3)
+    nearest = ((pixels - palette) ** 2).sum(axis=2).argmin(axis=1)
+    return list(COLOURS)[int(np.bincount(nearest, minlength=len(COLOURS)).argmax())]
+
+
 def completion(body: dict[str, Any], text: str) -> dict[str, Any]:
-    prompt = sum(len(str(m.get("content", ""))) // 4 for m in body.get("messages", []))
+    prompt = sum(len(text_of(m)) // 4 for m in body.get("messages", []))
     return {
         "id": "chatcmpl-test",
         "object": "chat.completion",

@@ -152,7 +152,7 @@ class Windows(ClipPerceiver):
         return self.spec
 
     def process(self, batch: list[Clip]) -> list[Observation]:
-        Windows.seen += [(c.start, c.end) for c in batch]
+        type(self).seen += [(c.start, c.end) for c in batch]
         return [Observation(c.start, c.end, self.kind, self.source, "clip") for c in batch]
 
 
@@ -297,3 +297,37 @@ def test_the_text_layout_says_what_holds_through_a_long_scene_once():
     assert text.count("street") == 2  # short scenes keep a block per range
     md = _talk().render(format="md")
     assert "### Scene 00:00–01:00" in md and md.count("lecture hall") == 1
+
+
+class PerScene(Windows):
+    """As :class:`Windows`, a slot every 2 s, but one clip a scene (none here lasts a minute)."""
+
+    backend = "record-scenes"
+    spec = ClipSpec(4, 4.0, 2.0, still=1.0, per_scene=60.0)
+
+
+@pytest.fixture(scope="module")
+def three_scenes(media_dir) -> Path:
+    """18 s of three moving scenes, cut at 6 s and 12 s."""
+    return concat_video(
+        media_dir / "three-scenes.mp4",
+        "testsrc2=s=160x120:r=10:d=6",
+        "mandelbrot=s=160x120:r=10,trim=duration=6",
+        "cellauto=s=160x120:r=10:rule=110,trim=duration=6",
+    )
+
+
+@needs_ffmpeg
+def test_a_scene_gets_one_clip_when_that_is_rarer_than_the_time_budget(three_scenes):
+    PerScene.seen = []
+    with registered(STUB, PerScene):
+        doc = vctext.describe(
+            three_scenes,
+            perceivers=("scenes", "stub_clip"),
+            profile="offline",
+            cache=False,
+            device="cpu",
+        )
+    cuts = [o.start for o in doc.observations if o.kind == "scene"]
+    assert cuts == [6.0, 12.0], cuts
+    assert [start for start, _ in PerScene.seen] == [0.0, 6.0, 12.0]

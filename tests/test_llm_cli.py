@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
-from conftest import requires_media_tools
+from conftest import requires_media_tools, run_vctext
 
 pytest.importorskip("openai", reason="needs the llm extra (openai)")
 from openai_server import OpenAIServer, free_port  # noqa: E402
@@ -34,17 +32,7 @@ def vctext_cli(*args: str, cache=None, stdin: str | None = None, **env: str):
     environ = {**os.environ, "OPENAI_API_KEY": KEY, **env}
     if cache is not None:
         environ["VCTEXT_CACHE_DIR"] = str(cache)
-    proc = subprocess.run(
-        [sys.executable, "-m", "vctext", *args],
-        input=stdin or "",
-        capture_output=True,
-        text=True,
-        env=environ,
-        timeout=120,
-    )
-    assert "SECRET123" not in proc.stdout + proc.stderr  # the key is never printed
-    assert "Traceback" not in proc.stderr
-    return proc
+    return run_vctext(*args, env=environ, stdin=stdin, secret="SECRET123")
 
 
 def test_ask_answers_and_a_second_question_reuses_the_perception(speech_clip, server, shared_cache):

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pytest
-from conftest import FAST_H264, FFMPEG, ffmpeg, requires_media_tools, speak
+from conftest import FAST_H264, FFMPEG, ffmpeg, requires_media_tools, run_vctext, speak
 from video_texts import short_video_text
 
 import vctext
@@ -80,15 +79,7 @@ def vctext_cli(*args: str, cache=None):
     env = {**os.environ}
     if cache is not None:
         env["VCTEXT_CACHE_DIR"] = str(cache)
-    proc = subprocess.run(
-        [sys.executable, "-m", "vctext", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert "Traceback" not in proc.stderr
-    return proc
+    return run_vctext(*args, env=env, timeout=300)
 
 
 # -- ranking without videos ---------------------------------------------------------------------

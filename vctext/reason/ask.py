@@ -152,6 +152,10 @@ def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
     """(describe options, LLM options) out of one set of keyword arguments."""
     llm = {k: v for k, v in options.items() if k in _LLM_KEYS}
     perception = {k: v for k, v in options.items() if k not in _LLM_KEYS}
+    # The openai-vision perceivers' server, key and patience default to the LLM's.
+    shared = config.VISION_FALLBACK
+    names = {**config.aliases(config.group("llm")), **{k: k for k in shared}}
+    perception |= {names[k]: v for k, v in options.items() if names.get(k) in shared}
     if "device" in options:
         llm["device"] = options["device"]
     return perception, llm

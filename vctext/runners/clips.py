@@ -3,11 +3,14 @@
 Only the window being filled and one batch of clips are held in memory. One pass per perceiver,
 each at its own :class:`~vctext.perception.base.ClipSpec`. Windows far apart (a budget of clips
 on a long video) are decoded one by one, with a seek each, instead of the whole video; a window
-whose picture does not move is skipped when the spec says so (action models guess on stills).
+whose picture does not move is skipped when the spec says so (action models guess on stills),
+and with ``per_scene`` a scene the frame pass found gets one clip (one per ``per_scene`` seconds
+of a longer scene), whichever of that and ``every`` is rarer.
 """
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import logging
 import math
@@ -15,7 +18,7 @@ import time
 
 import numpy as np
 
-from vctext import video
+from vctext import kinds, video
 from vctext.perception.base import Clip, ClipPerceiver, ClipSpec
 from vctext.runners.context import Pass, Result
 from vctext.types import Frame, Observation
@@ -26,6 +29,14 @@ log = logging.getLogger(__name__)
 def run(ctx: Pass, perceivers: list[ClipPerceiver]) -> list[Result]:
     """Observations and seconds of each clip perceiver, in the order given."""
     return [_one(ctx, perceiver) for perceiver in perceivers]
+
+
+def scene_cuts(ctx: Pass) -> list[float] | None:
+    """Cut times the frame pass found inside the range; None when no cut detector ran."""
+    if not any(kinds.spec(kind).cut for kind in ctx.kinds):
+        return None
+    cuts = [o.start for o in ctx.seen if kinds.spec(o.kind).cut]
+    return sorted(c for c in cuts if ctx.start < c < ctx.last)
 
 
 def spacing(spec: ClipSpec, duration: float) -> float:
@@ -62,19 +73,20 @@ def _one(ctx: Pass, perceiver: ClipPerceiver) -> Result:
     clips: list[Clip] = []
     skipped = 0
 
-    def add(w_start: float, window: list[Frame]) -> None:
+    def add(w_start: float, window: list[Frame]) -> bool:
         # A window cut short by the end of the video counts when at least half full: padded
         # with its last frame, as video classifiers expect a fixed number of frames.
         nonlocal skipped
         if len(window) * 2 < spec.frames:
-            return
+            return False
         if spec.still > 0 and motion(window) < spec.still:
             skipped += 1
-            return
+            return False
         frames = window[: spec.frames] + [window[-1]] * (spec.frames - len(window))
         clips.append(Clip(w_start, min(w_start + spec.length, last), frames))
         if len(clips) >= perceiver.options.batch_size:
             flush()
+        return True
 
     def flush() -> None:
         out.extend(perceiver.process(list(clips)))
@@ -82,7 +94,8 @@ def _one(ctx: Pass, perceiver: ClipPerceiver) -> Result:
         clips.clear()
 
     if every >= 2 * spec.length:
-        _sparse(ctx, spec, every, add)
+        cuts = scene_cuts(ctx) if spec.per_scene else None
+        _sparse(ctx, spec, every, add, cuts)
     else:
         _streamed(ctx, spec, every, add)
     if clips:
@@ -100,14 +113,23 @@ def _frames(ctx: Pass, spec: ClipSpec, start: float, end: float | None):
     )
 
 
-def _sparse(ctx: Pass, spec: ClipSpec, every: float, add) -> None:
-    """Each window decoded on its own (a seek, then ``spec.length`` seconds)."""
+def _sparse(ctx: Pass, spec: ClipSpec, every: float, add, cuts: list[float] | None) -> None:
+    """Each window decoded on its own (a seek, then ``spec.length`` seconds); with ``cuts``, a
+    scene (or ``spec.per_scene`` seconds of a long one) that already has a clip gets no more."""
+    taken: set[tuple[int, int]] = set()
     w_start = ctx.start
     while w_start < ctx.last:
-        end = w_start + spec.length
-        if ctx.end is not None and math.isfinite(ctx.end):
-            end = min(end, ctx.end)
-        add(w_start, list(_frames(ctx, spec, w_start, end))[: spec.frames])
+        part = None
+        if cuts is not None:
+            scene = bisect.bisect_right(cuts, w_start + 1e-6)
+            begins = cuts[scene - 1] if scene else ctx.start
+            part = (scene, int((w_start - begins) // spec.per_scene))
+        if part not in taken:
+            end = w_start + spec.length
+            if ctx.end is not None and math.isfinite(ctx.end):
+                end = min(end, ctx.end)
+            if add(w_start, list(_frames(ctx, spec, w_start, end))[: spec.frames]) and part:
+                taken.add(part)  # a still window does not use up its scene
         w_start += every
 
 

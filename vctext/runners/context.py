@@ -34,6 +34,9 @@ class Pass:
     report: DecodeReport = field(default_factory=DecodeReport)
     #: Observations made so far (cached ones included), for the perceivers that read them.
     seen: list[Observation] = field(default_factory=list)
+    #: The kinds this run perceives (cached or not), so a runner can tell "no scene cut" from
+    #: "no cut detector".
+    kinds: set[str] = field(default_factory=set)
 
     @property
     def last(self) -> float:
