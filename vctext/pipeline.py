@@ -13,7 +13,6 @@ import dataclasses
 import logging
 import math
 import os
-from typing import Any
 
 from vctext import kinds, video
 from vctext.cache import Cache, cache_key
@@ -32,8 +31,9 @@ from vctext.tune import check_tune_kinds, perceiver_params
 from vctext.types import Observation, VideoInfo
 
 log = logging.getLogger(__name__)
-#: A perceiver whose cache key holds the scene cuts, known once the frame pass has run.
-_BY_CUTS = object()
+#: How a perceiver is cached: never (it reads the others' output), by its inputs, or by its
+#: inputs and the scene cuts (known once the frame pass has run).
+_NEVER, _PLAIN, _BY_CUTS = "never", "plain", "cuts"
 
 
 def describe(
@@ -71,7 +71,7 @@ def _describe(
     runs: list[PerceiverRun] = []
     skipped: list[str] = []
     active: list[PlannedPerceiver] = []
-    pending: dict[Modality, list[tuple[Perceiver, Any]]] = {m: [] for m in RUNNERS}
+    pending: dict[Modality, list[tuple[Perceiver, str]]] = {m: [] for m in RUNNERS}
     for item in plan:
         cls = perceiver_class(item.name, item.backend)
         params = {"language": options.language} if item.name == "asr" and options.language else {}
@@ -98,21 +98,22 @@ def _describe(
         ctx.kinds.add(cls.kind)
         sampling = RUNNERS[cls.modality].sampling
         if sampling is None:  # reads the others' output: not in a cache key, never cached
-            pending[cls.modality].append((perceiver, ""))
-        elif cls.modality is Modality.CLIPS:  # clips may follow the cuts: key them later
+            pending[cls.modality].append((perceiver, _NEVER))
+        elif cls.modality is Modality.CLIPS:  # clips may follow the cuts: keyed with them
             pending[cls.modality].append((perceiver, _BY_CUTS))
         else:
-            pending[cls.modality].append((perceiver, span | sampling(options)))
+            pending[cls.modality].append((perceiver, _PLAIN))
 
     if not active:
         raise ConfigError("no perceiver can run here: " + "; ".join(skipped))
 
-    def from_cache(perceiver: Perceiver, given: Any) -> str | None:
-        """The perceiver's cache key; None when the cache held its observations (now seen)."""
-        if given == "":
+    def from_cache(perceiver: Perceiver, how: str) -> str | None:
+        """The perceiver's cache key ("" for never cached); None when the cache held its
+        observations (now seen). Looked up at the modality's turn, after the passes before."""
+        if how == _NEVER:
             return ""
         inputs = span | RUNNERS[perceiver.modality].sampling(options)
-        if given is _BY_CUTS:  # the cuts the frame pass found place its clips
+        if how == _BY_CUTS:  # the cuts the frame pass found place its clips
             inputs |= {"cuts": scene_cuts(ctx)}
         key = cache_key(info.sha256 or "", perceiver.name, perceiver.cache_params(), inputs)
         hit = cache.get(key) if options.cache else None
@@ -126,9 +127,7 @@ def _describe(
         return None
 
     for modality, runner in RUNNERS.items():
-        keyed = [
-            (perceiver, from_cache(perceiver, given)) for perceiver, given in pending[modality]
-        ]
+        keyed = [(perceiver, from_cache(perceiver, how)) for perceiver, how in pending[modality]]
         pending[modality] = [(perceiver, key) for perceiver, key in keyed if key is not None]
         if not pending[modality]:
             continue
