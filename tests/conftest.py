@@ -188,6 +188,28 @@ def run_vctext(
     return proc
 
 
+def kill_after_first_line(args: list[str], env: dict, out: Path, timeout: float = 120) -> int:
+    """Start ``args``, SIGKILL it once ``out`` holds a whole line, and return how many it holds
+    (then, as if the kill had landed mid-write, add the start of a record to it)."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + timeout
+        while not (out.exists() and out.read_bytes().count(b"\n") >= 1):
+            assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    lines = out.read_bytes().count(b"\n")
+    with open(out, "ab") as f:
+        f.write(b'{"id": "torn-rec')
+    return lines
+
+
 @contextmanager
 def registered(spec, perceiver):
     """A kind and its perceiver class registered for the ``with`` block only."""

@@ -3,18 +3,19 @@ resumable results, and a summary table on stdout."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
 from vctext.cli_support import (
     batch_failed,
+    counts_bar,
     fail,
     given_settings,
     handle_errors,
     llm_options,
     setting_option,
+    token_summary,
     verbosity_options,
 )
 
@@ -95,24 +96,7 @@ def eval_command(
     output = output or manifest.with_name(manifest.stem + ".results.jsonl")
     options = given_settings(ctx, settings, no_cache)
     check_output(output)
-    quiet = ctx.find_root().ensure_object(dict).get("quiet", False)
-    show = (sys.stderr.isatty() if progress is None else progress) and not quiet
-    bar = None
-
-    def on_counts(counts: dict) -> None:
-        nonlocal bar
-        if not show:
-            return
-        from tqdm import tqdm
-
-        if bar is None:
-            bar = tqdm(
-                total=counts["total"], desc="eval", unit="item", file=sys.stderr, dynamic_ncols=True
-            )
-        bar.n = counts["done"] + counts["failed"] + counts["skipped"]
-        bar.set_postfix(done=counts["done"], failed=counts["failed"], skipped=counts["skipped"])
-
-    try:
+    with counts_bar(ctx, progress, "eval") as on_counts:
         report = evaluate(
             items,
             output,
@@ -123,15 +107,9 @@ def eval_command(
             progress=on_counts,
             **options,
         )
-    finally:
-        if bar is not None:
-            bar.close()
-    tokens = report.prompt_tokens + report.completion_tokens
-    price = f", about ${report.cost:.4f}" if report.cost is not None else ", cost unknown"
     click.echo(
         f"eval: {report.scored} scored, {report.skipped} skipped, {report.failed} failed "
-        f"-> {report.output}; {report.calls} LLM calls, ~{tokens} tokens "
-        f"({report.prompt_tokens} prompt + {report.completion_tokens} completion){price}",
+        f"-> {report.output}; {report.calls} LLM calls, " + token_summary(report),
         err=True,
     )
     for key, error in report.failures:

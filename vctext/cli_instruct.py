@@ -3,18 +3,19 @@ summary of what was written, skipped and failed, and what the LLM calls cost."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
 from vctext.cli_support import (
     batch_failed,
+    counts_bar,
     fail,
     given_settings,
     group_options,
     handle_errors,
     llm_options,
+    token_summary,
     verbosity_options,
 )
 
@@ -70,28 +71,7 @@ def instruct(ctx, inputs, task, output, prompt_files, no_cache, progress, **sett
     prompts = parse_prompt_overrides(list(prompt_files), tasks)
     options = given_settings(ctx, settings, no_cache)
     check_output(output)  # a folder that is missing or read-only: said now, not after perception
-    quiet = ctx.find_root().ensure_object(dict).get("quiet", False)
-    show = (sys.stderr.isatty() if progress is None else progress) and not quiet
-    bar = None
-
-    def on_counts(counts: dict) -> None:
-        nonlocal bar
-        if not show:
-            return
-        from tqdm import tqdm
-
-        if bar is None:
-            bar = tqdm(
-                total=counts["total"],
-                desc="instruct",
-                unit="item",
-                file=sys.stderr,
-                dynamic_ncols=True,
-            )
-        bar.n = counts["done"] + counts["failed"] + counts["skipped"]
-        bar.set_postfix(done=counts["done"], failed=counts["failed"], skipped=counts["skipped"])
-
-    try:
+    with counts_bar(ctx, progress, "instruct") as on_counts:
         report = generate(
             list(inputs),
             output,
@@ -100,15 +80,9 @@ def instruct(ctx, inputs, task, output, prompt_files, no_cache, progress, **sett
             progress=on_counts,
             **options,
         )
-    finally:
-        if bar is not None:
-            bar.close()
-    tokens = report.prompt_tokens + report.completion_tokens
-    price = f", about ${report.cost:.4f}" if report.cost is not None else ", cost unknown"
     click.echo(
         f"instruct: {report.written} written, {report.skipped} skipped, {report.failed} failed "
-        f"-> {report.output}; {report.calls} LLM calls to {report.model}, ~{tokens} tokens "
-        f"({report.prompt_tokens} prompt + {report.completion_tokens} completion){price}",
+        f"-> {report.output}; {report.calls} LLM calls to {report.model}, " + token_summary(report),
         err=True,
     )
     if report.failures:

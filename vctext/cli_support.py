@@ -7,7 +7,8 @@ import functools
 import logging
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -269,3 +270,41 @@ class Printer:
             sys.stdout.write("\n")
             sys.stdout.flush()
         self.started = False
+
+
+@contextmanager
+def counts_bar(ctx: click.Context, progress: bool | None, desc: str) -> Iterator[Callable]:
+    """A progress callback for a batch's counts (total, done, failed, skipped): a tqdm bar on
+    stderr when ``progress`` says so (None: when stderr is a terminal), never with --quiet."""
+    quiet = ctx.find_root().ensure_object(dict).get("quiet", False)
+    show = (sys.stderr.isatty() if progress is None else progress) and not quiet
+    bar = None
+
+    def on_counts(counts: dict) -> None:
+        nonlocal bar
+        if not show:
+            return
+        from tqdm import tqdm
+
+        if bar is None:
+            bar = tqdm(
+                total=counts["total"], desc=desc, unit="item", file=sys.stderr, dynamic_ncols=True
+            )
+        bar.n = counts["done"] + counts["failed"] + counts["skipped"]
+        bar.set_postfix(done=counts["done"], failed=counts["failed"], skipped=counts["skipped"])
+
+    try:
+        yield on_counts
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def token_summary(report) -> str:
+    """ "~N tokens (P prompt + C completion), about $X" of a batch report."""
+    tokens = report.prompt_tokens + report.completion_tokens
+    price = f", about ${report.cost:.4f}" if report.cost is not None else ", cost unknown"
+    return (
+        f"~{tokens} tokens ({report.prompt_tokens} prompt + {report.completion_tokens} "
+        f"completion){price}"
+    )
