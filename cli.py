@@ -29,8 +29,11 @@ from vctext.cli_support import (
     fail,
     handle_errors,
     output_targets,
+    prompt_option,
     setting_option,
+    usage_lines,
     verbosity_options,
+    with_prompts,
 )
 from vctext.errors import PARTIAL_EXIT, VctextError
 
@@ -62,6 +65,7 @@ _EXTENSIONS = {
 @click.option("--end", type=float, default=None, help="Last second to describe.")
 @setting_option("perceivers")
 @backend_option
+@prompt_option
 @setting_option("tune")
 @setting_option("scene_threshold")
 @setting_option("device")
@@ -122,6 +126,7 @@ def describe(
         raise click.UsageError("--template works with --format text or md")
     if no_cache:
         settings["cache"] = False
+    settings = with_prompts(settings)
     llm_settings = {k: settings.pop(k) for k in config.group("llm") if k in settings}
     # The vision perceivers' server defaults to the LLM's (--base-url).
     settings |= {k: v for k, v in llm_settings.items() if k in config.VISION_FALLBACK}
@@ -145,6 +150,9 @@ def describe(
             else:
                 text = render(doc, format=fmt, template=template)
             bars.close()
+            if not quiet:
+                for line in usage_lines(doc):
+                    click.echo(f"vctext: {line}", err=True)
             if target is None:
                 click.echo(text, nl=not text.endswith("\n"))
             else:

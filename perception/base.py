@@ -160,6 +160,10 @@ class Perceiver(ABC):
             **self.params,
         }
 
+    def usage(self) -> dict[str, Any] | None:
+        """What the run cost on a server (requests, tokens), for a backend that calls one."""
+        return None
+
     def ensure_loaded(self) -> None:
         if not self.loaded:
             log.info("loading %s (%s) on %s", self.name, self.source, self.options.device)
@@ -307,6 +311,12 @@ class ClipSpec:
     absolute change between its consecutive frames (0-255, on a small grey copy) is below it;
     ``per_scene`` (seconds, 0 for off) gives a scene found by the frame pass one clip, one per
     that many seconds of a longer scene, when that is rarer than one every ``every`` seconds.
+
+    ``cover`` (seconds, 0 for off) cuts the clips another way, for describing a whole video:
+    the windows tile the range, cut at the scene cuts and split into equal parts of at most
+    ``cover`` seconds; frames are decoded at ``fps`` and at most ``frames`` of each window's,
+    spread evenly over it, make its clip (a short window has fewer). ``every`` and
+    ``max_clips`` do not apply.
     """
 
     frames: int
@@ -315,6 +325,7 @@ class ClipSpec:
     max_clips: int | None = None
     still: float = 0.0
     per_scene: float = 0.0
+    cover: float = 0.0
 
     @property
     def length(self) -> float:

@@ -1,4 +1,5 @@
-"""Frame captions from a transformers image-to-text model: BLIP by default.
+"""Frame captions from a transformers image-to-text model such as BLIP (the light option; the
+standard profile's captioner is a vision-language model, :mod:`vctext.perception.vlm`).
 
 Any captioner that ``AutoModelForImageTextToText`` loads works, named by hub id or local
 directory: BLIP, GIT, and VisionEncoderDecoder models such as ViT-GPT2. Each frame gives one
@@ -23,8 +24,7 @@ BLIP_BASE_SPEC = ModelSpec(
     f"hub:{BLIP_BASE}",
     990,
     "BSD-3-Clause",
-    profiles=("standard",),
-    note="BLIP base (COCO captions), 384 px",
+    note="BLIP base (COCO captions), 384 px: the light option",
 )
 
 #: Defaults of the parameters that change the output (all part of the cache key).

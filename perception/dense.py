@@ -90,7 +90,13 @@ class CropCaptioner(FramePerceiver):
     requires = ("torch", "transformers", "PIL")
     defaults = DEFAULTS
     # Any captioner of ``caption`` works here; the crops use the same weights as frame captions.
-    models = (replace(BLIP_BASE_SPEC, note="captions the detector's boxes (detector separate)"),)
+    models = (
+        replace(
+            BLIP_BASE_SPEC,
+            profiles=("standard",),
+            note="captions the detector's boxes (detector separate)",
+        ),
+    )
 
     def cache_params(self) -> dict[str, Any]:
         return {**super().cache_params(), "detector": ":".join(self.detector_choice)}
@@ -108,8 +114,12 @@ class CropCaptioner(FramePerceiver):
             PerceiverOptions(model, o.device, o.batch_size, dict(self.params["detector_params"])),
         )
         self.detector.ensure_loaded()
-        self.captioner = Captioner(self)
+        self.captioner = self.describer()
         self.regions: list[Region] = []
+
+    def describer(self):
+        """What describes the crops: called with a list of crops, one text each; ``close()``."""
+        return Captioner(self)
 
     def select(self, found: list[Observation]) -> list[Observation]:
         """Boxes worth describing: big enough, at most ``max_regions``, best first."""

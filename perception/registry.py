@@ -37,6 +37,8 @@ ORDER: tuple[str, ...] = (
     "clip_tags",
     "caption",
     "composed_caption",
+    "vision_api",
+    "vlm",
     "dense",
     "scenes",
 )
@@ -227,7 +229,11 @@ PROFILES: dict[str, dict[str, tuple[str, str]]] = {
         "asr": ("faster-whisper", "small"),
         "detect": ("ultralytics", "yolo11n.pt"),
         "action": ("transformers", "MCG-NJU/videomae-base-finetuned-kinetics"),
-        "caption": ("transformers", "Salesforce/blip-image-captioning-base"),
+        # SmolVLM2 500M: a modern instruction-following VLM small enough for any GPU (and,
+        # slowly, a CPU); Apache-2.0; trained on video as well as images, so the same weights
+        # describe a frame and a clip of several frames. BLIP stays the light option.
+        "caption": ("vlm", "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"),
+        "clip_caption": ("vlm", "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"),
         "tags": ("clip", "openai/clip-vit-base-patch32"),
         "dense": ("crop-caption", "Salesforce/blip-image-captioning-base"),
     },

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,8 +22,24 @@ import numpy as np
 from vctext.config import ApiServer
 from vctext.errors import ConfigError
 from vctext.llm.base import Fault, LLMOptions
-from vctext.llm.openai_chat import OpenAIChat
-from vctext.perception.base import STILL_DEFAULTS, ModelSpec, PerceiverOptions, StillAware
+from vctext.llm.openai_chat import MalformedAnswer, OpenAIChat
+from vctext.perception.base import (
+    STILL_DEFAULTS,
+    Clip,
+    ClipPerceiver,
+    ClipSpec,
+    ModelSpec,
+    PerceiverOptions,
+    StillAware,
+)
+from vctext.perception.clip_caption import (
+    CLIP_DEFAULTS,
+    CLIP_PROMPT_FILE,
+    clip_images,
+    clip_prompt,
+    clip_spec,
+)
+from vctext.perception.prompted import PROMPT_DEFAULTS, Prompted, one_line_reply
 from vctext.types import Frame, Observation
 
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -31,8 +47,7 @@ PROMPT_FILE = "caption_frame.txt"
 
 #: Defaults of the parameters that change the output (all part of the cache key).
 DEFAULTS: dict[str, Any] = {
-    "prompt": "",  # the prompt itself; "" takes prompt_file, else prompts/caption_frame.txt
-    "prompt_file": "",
+    **PROMPT_DEFAULTS,
     "max_tokens": 60,
     "max_side": 768,  # longest side (px) of the JPEG sent: detail enough, few image tokens
     "jpeg_quality": 85,
@@ -53,39 +68,108 @@ def jpeg_data_url(image: np.ndarray, max_side: int, quality: int) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def one_line_reply(text: str) -> str:
-    """The model's reply as one line of data: whitespace collapsed, never interpreted."""
-    return " ".join(str(text).split())
-
-
 class ImageMessage:
     """A user message of text and image parts, as chat completions take it (duck-types
     :class:`vctext.llm.Message` for the OpenAI backend's requests)."""
 
     role = "user"
 
-    def __init__(self, text: str, image_url: str):
-        self.content, self.image_url = text, image_url
+    def __init__(self, text: str, image_urls: list[str]):
+        self.content, self.image_urls = text, image_urls
+
+    def to_json(self) -> dict[str, Any]:
+        images = [{"type": "image_url", "image_url": {"url": url}} for url in self.image_urls]
+        return {"role": self.role, "content": [{"type": "text", "text": self.content}, *images]}
+
+
+class VisionCalls:
+    """Requests a vision backend made and the tokens they used, as the server reported them
+    (estimated where it did not); safe to count from several threads."""
+
+    #: Prompt tokens an image is estimated at when the server does not say (a 512-pixel tile and
+    #: its base cost at OpenAI's "high" detail).
+    IMAGE_TOKENS = 255
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.requests = self.prompt_tokens = self.completion_tokens = self.estimated = 0
+
+    def add(self, prompt: int, completion: int, estimated: bool) -> None:
+        with self.lock:
+            self.requests += 1
+            self.prompt_tokens += prompt
+            self.completion_tokens += completion
+            self.estimated += estimated
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "role": self.role,
-            "content": [
-                {"type": "text", "text": self.content},
-                {"type": "image_url", "image_url": {"url": self.image_url}},
-            ],
+            "requests": self.requests,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "estimated": self.estimated > 0,
         }
 
 
-class OpenAIVisionCaptioner(StillAware):
+class VisionApi(Prompted):
+    """What the perceivers on an OpenAI-compatible vision server share: the client, a request
+    per set of pictures (several in flight), and the usage. Put it before the modality class."""
+
+    extra = "vision-api"
+    requires = ("openai", "PIL")
+
+    def __init__(self, options: PerceiverOptions):
+        super().__init__(options)
+        self.calls = VisionCalls()
+
+    def load(self) -> None:
+        self.require("openai")  # type: ignore[attr-defined]
+        self.require("PIL")  # type: ignore[attr-defined]
+        server = self.options.server or ApiServer()  # type: ignore[attr-defined]
+        self.llm = VisionChat(
+            LLMOptions(
+                model=self.options.model,  # type: ignore[attr-defined]
+                base_url=server.base_url,
+                api_key=server.api_key,
+                temperature=0.0,
+                max_tokens=int(self.params["max_tokens"]),
+                timeout=server.timeout,
+                retries=server.retries,
+            ),
+            self.calls,
+            self.name,
+        )
+        self.llm.ensure_loaded()
+        self.workers = max(1, int(server.workers))
+
+    def ask_all(self, requests: list[tuple[str, list[np.ndarray]]]) -> list[str]:
+        """The reply to each (prompt, pictures), in order, up to ``workers`` requests at once."""
+        if len(requests) <= 1 or self.workers == 1:
+            return [self._ask(request) for request in requests]
+        with ThreadPoolExecutor(min(self.workers, len(requests))) as pool:
+            return list(pool.map(self._ask, requests))  # in order, whatever finishes first
+
+    def _ask(self, request: tuple[str, list[np.ndarray]]) -> str:
+        text, images = request
+        side, quality = int(self.params["max_side"]), int(self.params["jpeg_quality"])
+        urls = [jpeg_data_url(image, side, quality) for image in images]
+        return one_line_reply(self.llm.complete([ImageMessage(text, urls)]))
+
+    def usage(self) -> dict[str, Any] | None:
+        return self.calls.to_json() if self.calls.requests else None
+
+    def close(self) -> None:
+        self.llm = None
+        super().close()  # type: ignore[misc]
+
+
+class OpenAIVisionCaptioner(VisionApi, StillAware):
     """A caption per sampled frame whose picture changed, from a vision-language model on an
     OpenAI-compatible server."""
 
     kind = "caption"
     backend = "openai-vision"
-    extra = "vision-api"
-    requires = ("openai", "PIL")
     defaults = DEFAULTS
+    prompt_name = PROMPT_FILE
     models = (
         ModelSpec(
             DEFAULT_MODEL,
@@ -96,85 +180,61 @@ class OpenAIVisionCaptioner(StillAware):
         ),
     )
 
-    def __init__(self, options: PerceiverOptions):
-        super().__init__(options)
-        # Read now, before any frame is decoded: a missing file is an error up front, and the
-        # text (not the file's name) goes into the cache key.
-        self.prompt = self._prompt_text()
-
-    def _prompt_text(self) -> str:
-        if self.params["prompt"]:
-            return str(self.params["prompt"]).strip()
-        if self.params["prompt_file"]:
-            path = Path(str(self.params["prompt_file"])).expanduser()
-            try:
-                text = path.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(
-                    f"caption.prompt_file: cannot read '{path}': {exc.strerror or exc}"
-                ) from None
-            if not text:
-                raise ConfigError(f"caption.prompt_file: '{path}' is empty")
-            return text
-        from vctext.reason.prompts import load_prompt
-
-        return load_prompt(PROMPT_FILE)
-
-    def cache_params(self) -> dict[str, Any]:
-        params = super().cache_params()
-        del params["prompt_file"]  # the text it holds counts, not where it lies
-        return params | {"prompt": self.prompt}
-
-    def load(self) -> None:
-        self.require("openai")
-        self.require("PIL")
-        server = self.options.server or ApiServer()
-        self.llm = VisionChat(
-            LLMOptions(
-                model=self.options.model,
-                base_url=server.base_url,
-                api_key=server.api_key,
-                temperature=0.0,
-                max_tokens=int(self.params["max_tokens"]),
-                timeout=server.timeout,
-                retries=server.retries,
-            )
-        )
-        self.llm.ensure_loaded()
-        self.workers = max(1, int(server.workers))
-
     def infer(self, frames: list[Frame]) -> list[str]:
-        urls = [
-            jpeg_data_url(f.image, int(self.params["max_side"]), int(self.params["jpeg_quality"]))
-            for f in frames
-        ]
-        if len(urls) <= 1 or self.workers == 1:
-            return [self._ask(url) for url in urls]
-        with ThreadPoolExecutor(min(self.workers, len(urls))) as pool:
-            return list(pool.map(self._ask, urls))  # in frame order, whatever finishes first
-
-    def _ask(self, image_url: str) -> str:
-        return one_line_reply(self.llm.complete([ImageMessage(self.prompt, image_url)]))
+        return self.ask_all([(self.prompt, [f.image]) for f in frames])
 
     def observe(self, frame: Frame, result: str) -> list[Observation]:
         if not result:
             return []
         return [Observation(frame.time, frame.time, "caption", self.source, result)]
 
-    def close(self) -> None:
-        self.llm = None
-        super().close()
+
+class OpenAIVisionClipCaptioner(VisionApi, ClipPerceiver):
+    """A description of each scene (or window of a long one) from several of its frames in one
+    request, by a vision-language model on an OpenAI-compatible server."""
+
+    kind = "clip_caption"
+    backend = "openai-vision"
+    defaults = {**CLIP_DEFAULTS, "max_tokens": 120, "max_side": 512, "jpeg_quality": 85}
+    prompt_name = CLIP_PROMPT_FILE
+    models = (
+        ModelSpec(
+            DEFAULT_MODEL,
+            "api:openai-compatible",
+            0,
+            "OpenAI terms",
+            note="any vision model the server has: --backend clip_caption=openai-vision:MODEL",
+        ),
+    )
+
+    def clip_spec(self) -> ClipSpec:
+        return clip_spec(self.params)
+
+    def process(self, batch: list[Clip]) -> list[Observation]:
+        replies = self.ask_all(
+            [(clip_prompt(self.prompt, clip), clip_images(clip)) for clip in batch]
+        )
+        return [
+            Observation(clip.start, clip.end, "clip_caption", self.source, text)
+            for clip, text in zip(batch, replies, strict=True)
+            if text
+        ]
 
 
 class VisionChat(OpenAIChat):
-    """The OpenAI chat backend set up for image requests, with the vision server in its words."""
+    """The OpenAI chat backend set up for image requests, with the vision server in its words;
+    counts each request's tokens into ``calls``."""
 
     name = "openai-vision"
+
+    def __init__(self, options: LLMOptions, calls: VisionCalls, kind: str = "caption"):
+        super().__init__(options)
+        self.calls, self.kind = calls, kind
 
     def load(self) -> None:
         if not self.options.api_key and not self.options.base_url:
             raise ConfigError(
-                "the caption backend 'openai-vision' needs an API key: set OPENAI_API_KEY "
+                f"the {self.kind} backend 'openai-vision' needs an API key: set OPENAI_API_KEY "
                 "or VCTEXT_VISION_API_KEY, or pass --vision-base-url for a local server"
             )
         super().load()
@@ -183,11 +243,30 @@ class VisionChat(OpenAIChat):
         """Nothing to ask: the model is always named, and a frame needs no context size."""
 
     def _whole(self, messages: list[Any]) -> Iterator[str]:
-        # A model may have nothing to say about a picture (an empty reply): that is no caption,
-        # not a failed call. A blank piece passes the LLM layer's empty-answer check and is
-        # stripped by ``complete``.
-        for piece in super()._whole(messages):
-            yield piece or " "
+        response = self._client.chat.completions.create(
+            messages=[m.to_json() for m in messages], **self._request()
+        )
+        choices = getattr(response, "choices", None)
+        if not choices:
+            raise MalformedAnswer("no choices in the answer")
+        content = getattr(choices[0].message, "content", None)
+        if content is None:
+            content = ""  # a model may have nothing to say about a picture: no caption
+        if not isinstance(content, str):
+            raise MalformedAnswer("the answer has no text")
+        self._count(messages, content, getattr(response, "usage", None))
+        # A blank piece passes the LLM layer's empty-answer check and is stripped by complete.
+        yield content or " "
+
+    def _count(self, messages: list[Any], reply: str, usage: Any) -> None:
+        prompt = getattr(usage, "prompt_tokens", None)
+        completion = getattr(usage, "completion_tokens", None)
+        if isinstance(prompt, int) and isinstance(completion, int):
+            self.calls.add(prompt, completion, estimated=False)
+            return
+        text = sum(len(m.content) for m in messages) // 4
+        images = sum(len(getattr(m, "image_urls", ())) for m in messages)
+        self.calls.add(text + images * VisionCalls.IMAGE_TOKENS, len(reply) // 4, estimated=True)
 
     def _fault(self, exc: Exception) -> Fault:
         fault = super()._fault(exc)

@@ -178,8 +178,8 @@ class OpenAIServer:
             if self.replies:
                 return self.replies.pop(0)
         images = [url for m in (body.get("messages") or [{}])[-1:] for url in image_urls(m)]
-        if images:
-            return dominant_colour(images[0])
+        if images:  # several pictures (a clip): their colours in the order they came
+            return " then ".join(dominant_colour(url) for url in images)
         return echo(body)
 
     def count_prompt(self, body: dict[str, Any]) -> int:
@@ -486,7 +486,8 @@ def dominant_colour(url: str) -> str:
 
 
 def completion(body: dict[str, Any], text: str) -> dict[str, Any]:
-    prompt = sum(len(text_of(m)) // 4 for m in body.get("messages", []))
+    messages = body.get("messages", [])
+    prompt = sum(len(text_of(m)) // 4 + IMAGE_TOKENS * len(image_urls(m)) for m in messages)
     return {
         "id": "chatcmpl-test",
         "object": "chat.completion",

@@ -237,6 +237,131 @@ def test_the_prompt_is_part_of_the_cache_key(clip, server, tmp_path):
 def test_models_list_shows_the_api_backend(tmp_path):
     proc = run_cli(tmp_path, "models", "list", "--json")
     assert proc.returncode == 0, proc.stderr
-    (row,) = [r for r in json.loads(proc.stdout) if r["backend"] == "openai-vision"]
+    rows = json.loads(proc.stdout)
+    (row,) = [r for r in rows if r["backend"] == "openai-vision" and r["kind"] == "caption"]
     assert row["kind"] == "caption" and row["source"] == "api:openai-compatible"
     assert row["model"] == "gpt-4o-mini" and row["size_mb"] == 0
+
+
+# -- clip captions: several frames of a scene in one request -------------------------------------
+
+CLIPS = "clip_caption=openai-vision:test-model"
+
+
+def clip_captions(data) -> list[tuple[str, float, float]]:
+    return [
+        (o["text"], o["start"], o["end"])
+        for o in data["observations"]
+        if o["kind"] == "clip_caption"
+    ]
+
+
+def test_each_scene_is_described_from_its_own_frames_in_order(clip, server, tmp_path):
+    proc = run_cli(
+        tmp_path,
+        "describe",
+        str(clip),
+        "--perceivers",
+        "scenes,clip_caption",
+        "--backend",
+        CLIPS,
+        "--base-url",
+        server.url,
+        "-f",
+        "json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    found = clip_captions(json.loads(proc.stdout))
+    assert len(found) == 3, found
+    for (text, start, end), (name, begin, finish) in zip(found, COLOURS, strict=True):
+        # The scene's own window, and only its own pictures (the server names each one's colour).
+        assert abs(start - begin) < 0.1 and abs(end - finish) < 0.1, (text, start, end)
+        assert set(text.split(" then ")) == {name}, text
+    for body in server.requests:
+        (message,) = body["messages"]
+        text, *images = message["content"]
+        assert len(images) >= 2 and all(i["type"] == "image_url" for i in images)
+        assert f"These {len(images)} pictures are frames of one video clip" in text["text"]
+    assert (
+        "clip: red then red"
+        in run_cli(
+            tmp_path,
+            "describe",
+            str(clip),
+            "--perceivers",
+            "scenes,clip_caption",
+            "--backend",
+            CLIPS,
+        ).stdout
+    )  # the text layout, from the cache this time
+    assert server.count == 3
+
+
+def test_without_cuts_windows_tile_the_video_and_keep_the_order(clip, server):
+    doc = vctext.describe(
+        clip,
+        perceivers="clip_caption",
+        backend=CLIPS,
+        base_url=server.url,
+        tune={"clip_caption.window": 3, "clip_caption.frames": 4},
+    )
+    found = [(o.text, o.start, o.end) for o in doc.observations if o.kind == "clip_caption"]
+    assert [(round(s, 1), round(e, 1)) for _, s, e in found] == [(0.0, 3.0), (3.0, 6.0)]
+    first, second = (text.split(" then ") for text, _, _ in found)
+    assert len(first) <= 4 and first[0] == "red" and first[-1] == "blue", first
+    assert second[0] == "blue" and second[-1] == "green", second
+    (run,) = doc.perceivers
+    assert run.usage["requests"] == 2 and not run.usage["estimated"]
+    assert run.usage["prompt_tokens"] > 8 * 85  # the server counts each picture
+
+
+def test_a_prompt_flag_reaches_the_model_word_for_word(clip, server, tmp_path):
+    prompt = tmp_path / "mine.txt"
+    prompt.write_text("Which colours, in order? {frames} frames; keep {braces} and commas, too.")
+    proc = run_cli(
+        tmp_path,
+        "describe",
+        str(clip),
+        "--perceivers",
+        "caption,clip_caption",
+        "--backend",
+        CLIPS,
+        "--backend",
+        BACKEND,
+        "--prompt",
+        f"clip_caption=@{prompt}",
+        "--prompt",
+        "caption=Name the colour, in one word; {not a field}",
+        "--base-url",
+        server.url,
+        "-f",
+        "json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    texts = {b["messages"][0]["content"][0]["text"] for b in server.requests}
+    assert texts == {
+        "Name the colour, in one word; {not a field}",
+        "Which colours, in order? 6 frames; keep {braces} and commas, too.",
+    }
+    # The cost of the run is on stderr, a line per server-backed perceiver, and in the JSON.
+    lines = [line for line in proc.stderr.splitlines() if "tokens (" in line]
+    assert len(lines) == 2 and "caption (openai-vision test-model): 3 requests" in lines[0]
+    assert "clip_caption (openai-vision test-model): 1 request, " in lines[1]
+    usage = {r["kind"]: r["usage"] for r in json.loads(proc.stdout)["perceivers"]}
+    assert usage["caption"]["requests"] == 3 and usage["clip_caption"]["requests"] == 1
+
+
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        ("clip_caption", "--prompt 'clip_caption' is not KIND=TEXT or KIND=@FILE"),
+        ("nothing=Say it.", "unknown perceiver 'nothing'"),
+        ("caption=@/no/such/prompt.txt", "caption.prompt_file: cannot read '/no/such/prompt.txt'"),
+    ],
+)
+def test_a_bad_prompt_is_one_line_before_any_request(value, words, clip, server, tmp_path):
+    proc = describe_cli(tmp_path, clip, "--prompt", value, "--base-url", server.url)
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert words in line
+    assert server.count == 0

@@ -332,7 +332,13 @@ def test_dense_detector_follows_the_profiles():
 
 
 def test_standard_profile_lists_the_hub_models():
-    for kind, backend in (("caption", "transformers"), ("tags", "clip"), ("dense", "crop-caption")):
+    pairs = [
+        ("caption", "vlm"),
+        ("clip_caption", "vlm"),
+        ("tags", "clip"),
+        ("dense", "crop-caption"),
+    ]
+    for kind, backend in pairs:
         assert PROFILES["standard"][kind][0] == backend
         spec = registry.find_model(kind, backend, PROFILES["standard"][kind][1])
         assert spec is not None and spec.source.startswith("hub:") and "standard" in spec.profiles
@@ -348,8 +354,16 @@ def real(kind: str, frames, **params):
 
 @pytest.mark.hub
 @hub
-def test_hub_blip_captions_a_real_photo(portrait_frames):
+def test_hub_vlm_captions_a_real_photo(portrait_frames):
     (obs,) = real("caption", portrait_frames[:1])
+    assert obs.text
+
+
+@pytest.mark.hub
+@hub
+def test_hub_blip_captions_a_real_photo(portrait_frames):
+    model = "Salesforce/blip-image-captioning-base"
+    (obs,) = run("caption", "transformers", model, portrait_frames[:1])
     assert obs.text
 
 

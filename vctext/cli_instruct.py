@@ -46,7 +46,7 @@ from vctext.cli_support import (
     "description, description-brief, conversation).",
 )
 @group_options("instruct")
-@llm_options
+@llm_options(perceiver_prompts=False)
 @click.option(
     "--progress/--no-progress",
     default=None,

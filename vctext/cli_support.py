@@ -116,6 +116,63 @@ def backend_option(func):
     return setting_option("backend", multiple=True, metavar="KIND=BACKEND[:MODEL]")(func)
 
 
+def prompt_option(func):
+    """``--prompt KIND=TEXT|@FILE``, repeatable: a perceiver's prompt (see :func:`with_prompts`)."""
+    return click.option(
+        "--prompt",
+        "prompt",
+        multiple=True,
+        metavar="KIND=TEXT|@FILE",
+        help="Our prompt for a perceiver that prompts a model (caption, clip_caption, dense with "
+        "the vlm or openai-vision backend) replaced by TEXT, or by the text of FILE; repeatable. "
+        "Same as --tune KIND.prompt=TEXT, which cannot hold commas.",
+    )(func)
+
+
+def with_prompts(settings: dict) -> dict:
+    """``settings`` with ``--prompt`` values moved into ``tune`` (as a mapping: a prompt may hold
+    commas); the kinds are checked here, the parameters when the perceivers are built."""
+    given = settings.pop("prompt", ())
+    if not given:
+        return settings
+    from vctext.tune import parse_tune
+
+    tune = parse_tune(settings["tune"] if "tune" in settings else config.effective("tune"))
+    for value in given:
+        kind, equals, text = value.partition("=")
+        kind = kind.strip()
+        if not equals or not kind or not text.strip():
+            raise click.UsageError(f"--prompt '{value}' is not KIND=TEXT or KIND=@FILE")
+        name, text = ("prompt_file", text[1:]) if text.startswith("@") else ("prompt", text)
+        params = parse_tune({f"{kind}.{name}": text})[kind]  # an unknown kind is an error
+        if tune.get(kind, {}).keys() & {"prompt", "prompt_file"}:
+            raise click.UsageError(f"--prompt: {kind}'s prompt is given twice")
+        tune.setdefault(kind, {}).update(params)
+    return settings | {"tune": tune}
+
+
+def usage_lines(doc) -> list[str]:
+    """A line per perceiver that ran on a server: its requests, tokens and cost."""
+    from vctext.instruct_data import cost, price_table
+
+    prices = price_table(config.effective("llm_prices"))
+    lines = []
+    for run in doc.perceivers:
+        if not run.usage:
+            continue
+        u = run.usage
+        tokens = u["prompt_tokens"] + u["completion_tokens"]
+        dollars = cost(run.model, u["prompt_tokens"], u["completion_tokens"], prices)
+        price = f", about ${dollars:.4f}" if dollars is not None else ", cost unknown"
+        lines.append(
+            f"{run.kind} ({run.backend} {run.model}): {u['requests']} "
+            f"request{'s' if u['requests'] != 1 else ''}, "
+            f"{'~' if u['estimated'] else ''}{tokens} tokens ({u['prompt_tokens']} prompt + "
+            f"{u['completion_tokens']} completion){price}"
+        )
+    return lines
+
+
 def _verbosity(ctx: click.Context, param: click.Parameter, value) -> None:
     """-v/-q work before or after the command name; the last one given wins."""
     state = ctx.ensure_object(dict)
@@ -195,11 +252,17 @@ def group_options(group: str):
 # -- reasoning over the text: ask, chat, instruct -----------------------------------------------
 
 
-def llm_options(func):
-    """The LLM flags (backend, model, server, limits) and the perception flags a video needs."""
+def llm_options(func=None, *, perceiver_prompts: bool = True):
+    """The LLM flags (backend, model, server, limits) and the perception flags a video needs
+    (``--prompt`` among them unless ``perceiver_prompts`` is False: a command whose own
+    ``--prompt`` means something else)."""
+    if func is None:
+        return functools.partial(llm_options, perceiver_prompts=perceiver_prompts)
     for name in ("vision_base_url", "device", "fps", "perceivers", "profile"):
         func = setting_option(name)(func)
     func = backend_option(func)
+    if perceiver_prompts:
+        func = prompt_option(func)
     func = group_options("llm")(func)
     return click.option(
         "--no-cache",
@@ -220,6 +283,7 @@ def given_settings(ctx: click.Context, settings: dict, no_cache: bool) -> dict:
         for k, v in settings.items()
         if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT
     }
+    given = with_prompts(given)
     if no_cache:
         given["cache"] = False
     config.describe_options(**given)

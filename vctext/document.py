@@ -21,15 +21,21 @@ class PerceiverRun:
     model: str
     cached: bool
     seconds: float = 0.0
+    #: Requests and tokens of a backend that runs on a server (None for the others):
+    #: requests, prompt_tokens, completion_tokens, estimated (the server did not say).
+    usage: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "kind": self.kind,
             "backend": self.backend,
             "model": self.model,
             "cached": self.cached,
             "seconds": round(self.seconds, 3),
         }
+        if self.usage is not None:
+            out["usage"] = dict(self.usage)
+        return out
 
 
 @dataclass(frozen=True)

@@ -57,12 +57,15 @@ class KindSpec:
 #: Every kind, in the order a range's block shows them.
 _TABLE: list[KindSpec] = [
     KindSpec("scene", "scene", cut=True),
-    KindSpec("caption", "caption", lasts=True, range_tier=1, reworded=True, cue_rank=1),
-    KindSpec("action", "action", lasts=True, range_tier=2, reworded=True, cue_rank=2),
-    KindSpec("tags", "tags", lasts=True, per_range=8, range_tier=2, low_value=True, cue_rank=6),
-    KindSpec("dense", "regions", lasts=True, boxed=True, join="; ", low_value=True, cue_rank=5),
-    KindSpec("detect", "objects", lasts=True, boxed=True, join="; ", range_tier=2, cue_rank=4),
-    KindSpec("ocr", "text on screen", quoted=True, verbatim=True, join=" ", cue_rank=3),
+    # A description of a whole scene or window, from several of its frames (what happens in it,
+    # in order): said once, where its window starts, like an utterance.
+    KindSpec("clip_caption", "clip", join=" ", cue_rank=1),
+    KindSpec("caption", "caption", lasts=True, range_tier=1, reworded=True, cue_rank=2),
+    KindSpec("action", "action", lasts=True, range_tier=2, reworded=True, cue_rank=3),
+    KindSpec("tags", "tags", lasts=True, per_range=8, range_tier=2, low_value=True, cue_rank=7),
+    KindSpec("dense", "regions", lasts=True, boxed=True, join="; ", low_value=True, cue_rank=6),
+    KindSpec("detect", "objects", lasts=True, boxed=True, join="; ", range_tier=2, cue_rank=5),
+    KindSpec("ocr", "text on screen", quoted=True, verbatim=True, join=" ", cue_rank=4),
     KindSpec("asr", "speech", quoted=True, verbatim=True, join=" ", kept_longest=True, cue_rank=0),
     KindSpec("summary", "summary", verbatim=True, derived=True),
 ]

@@ -144,6 +144,7 @@ def _describe(
                     perceiver.options.model,
                     cached=False,
                     seconds=seconds,
+                    usage=perceiver.usage(),
                 )
             )
 

@@ -1,7 +1,8 @@
 """The video's summary without an LLM: a few sentences a person could have written from the
 observations, strongest evidence first.
 
-What people do (``action``) leads, then a captioning model's longest-shown caption, what is
+What people do (``action``) leads, then the description of the longest clip a vision-language
+model described (``clip_caption``), a captioning model's longest-shown caption, what is
 said (the first words of the speech), what is written on screen, and last what is seen (the
 detected objects and the tags that held). Every word comes from an observation; a video with
 none of these has no summary. ``--narrate`` replaces it with an LLM's narrative.
@@ -75,6 +76,16 @@ def _caption(observations: list[Observation]) -> str:
     return f"Mostly {best}."
 
 
+def _clip(observations: list[Observation]) -> str:
+    """The description of the longest clip, as a sentence of its own (the first on a tie)."""
+    clips = [o for o in observations if o.kind == "clip_caption" and o.text.strip()]
+    if not clips:
+        return ""
+    best = max(sorted(clips, key=lambda o: o.start), key=lambda o: o.end - o.start)
+    text = best.text.strip()
+    return text if text[-1] in ".!?" else f"{text}."
+
+
 def _speech(observations: list[Observation]) -> str:
     lines = [o.text.strip() for o in sorted(observations, key=lambda o: o.start) if o.kind == "asr"]
     lines = [line for line in lines if line]
@@ -124,9 +135,10 @@ def _seen(observations: list[Observation], most: int = 5) -> str:
 
 
 def extractive_summary(observations: list[Observation]) -> str | None:
-    """The summary: activity, caption, speech, text on screen, what is seen; None when empty."""
+    """The summary: activity, clip, caption, speech, text on screen, what is seen (None: empty)."""
     parts = [
         _activity(observations),
+        _clip(observations),
         _caption(observations),
         _speech(observations),
         _on_screen(observations),

@@ -17,7 +17,7 @@ from vctext.errors import ConfigError
 BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True}
 BOOL_WORDS |= {"0": False, "false": False, "no": False, "off": False}
 
-_TUNE_KEY = re.compile(r"([a-z]+)\.([A-Za-z_]\w*)")
+_TUNE_KEY = re.compile(r"([a-z][a-z_]*)\.([A-Za-z_]\w*)")
 _TUNE_FORM = "KIND.NAME=VALUE, comma-separated (e.g. ocr.det_side=480,tags.min_score=0.3)"
 
 

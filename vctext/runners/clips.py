@@ -93,7 +93,15 @@ def _one(ctx: Pass, perceiver: ClipPerceiver) -> Result:
         ctx.tell("clips", clips[-1].end - start, (last - start) or None)
         clips.clear()
 
-    if every >= 2 * spec.length:
+    if spec.cover > 0:
+        for a, b, frames in _covering(ctx, spec):
+            if spec.still > 0 and len(frames) > 1 and motion(frames) < spec.still:
+                skipped += 1
+                continue
+            clips.append(Clip(a, b, frames))
+            if len(clips) >= perceiver.options.batch_size:
+                flush()
+    elif every >= 2 * spec.length:
         cuts = scene_cuts(ctx) if spec.per_scene else None
         _sparse(ctx, spec, every, add, cuts)
     else:
@@ -111,6 +119,58 @@ def _frames(ctx: Pass, spec: ClipSpec, start: float, end: float | None):
     return video.iter_frames(
         ctx.info, spec.fps, start, end, None, ctx.options.max_side, report=ctx.report
     )
+
+
+#: A scene shorter than this (a flash, a fade) joins the window before it (the one after, first).
+SHORTEST_WINDOW = 1.0
+
+
+def windows(start: float, last: float, cuts: list[float] | None, longest: float):
+    """(start, end) of the windows that tile ``start``-``last``: cut at ``cuts``, a longer scene
+    split into equal parts of at most ``longest`` seconds, a very short scene joined to a
+    neighbour."""
+    edges = [start, *(c for c in (cuts or []) if start < c < last), last]
+    scenes: list[list[float]] = []
+    for a, b in itertools.pairwise(edges):
+        if scenes and b - a < SHORTEST_WINDOW:
+            scenes[-1][1] = b
+        elif scenes and scenes[-1][1] - scenes[-1][0] < SHORTEST_WINDOW:
+            scenes[-1][1] = b
+        else:
+            scenes.append([a, b])
+    out = []
+    for a, b in scenes:
+        parts = max(1, math.ceil((b - a) / longest - 1e-6))
+        step = (b - a) / parts
+        out += [(a + i * step, b if i == parts - 1 else a + (i + 1) * step) for i in range(parts)]
+    return out
+
+
+def spread(frames: list[Frame], most: int) -> list[Frame]:
+    """At most ``most`` of ``frames``, evenly spread, first and last kept."""
+    if len(frames) <= most:
+        return frames
+    if most == 1:
+        return [frames[len(frames) // 2]]
+    step = (len(frames) - 1) / (most - 1)
+    return [frames[round(i * step)] for i in range(most)]
+
+
+def _covering(ctx: Pass, spec: ClipSpec):
+    """(start, end, frames) of each window tiling the range, in order, from one decode."""
+    cuts = scene_cuts(ctx)
+    tiles = windows(ctx.start, ctx.last, cuts, spec.cover)
+    ends = [b for _, b in tiles]
+    index, held = 0, []
+    for frame in _frames(ctx, spec, ctx.start, ctx.end):
+        k = min(bisect.bisect_right(ends, frame.time + 1e-6), len(tiles) - 1)
+        while index < k:
+            if held:
+                yield *tiles[index], spread(held, spec.frames)
+            index, held = index + 1, []
+        held.append(frame)
+    if held:
+        yield *tiles[index], spread(held, spec.frames)
 
 
 def _sparse(ctx: Pass, spec: ClipSpec, every: float, add, cuts: list[float] | None) -> None:
