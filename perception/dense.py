@@ -81,7 +81,46 @@ class Region:
         return float(iou_matrix(np.array([self.box]), np.array([box]))[0, 0]) >= iou
 
 
-class CropCaptioner(FramePerceiver):
+class RegionKeeper:
+    """Mixin: described regions kept open across frames, one observation per distinct region,
+    given out by :meth:`described` at the end. ``load`` sets ``self.regions = []``."""
+
+    source: str
+    params: dict[str, Any]
+    regions: list[Region]
+
+    def add(self, det: Observation, text: str) -> None:
+        """Extend the open region this sighting repeats, or open a new one."""
+        for region in reversed(self.regions):
+            if region.matches(text, det.box, det.track, self.params["dedup_iou"]):
+                region.end = max(region.end, det.end)
+                region.box = det.box  # latest position
+                region.score = max(region.score or 0.0, det.score or 0.0)
+                return
+        self.regions.append(
+            Region(det.start, det.end, text, det.box, det.score, det.track, det.text)
+        )
+
+    def described(self) -> list[Observation]:
+        out = [
+            Observation(
+                r.start,
+                r.end,
+                "dense",
+                self.source,
+                r.text,
+                score=None if r.score is None else round(r.score, 4),
+                box=r.box,
+                track=r.track,
+                extra={"label": r.label} if r.label else {},
+            )
+            for r in sorted(self.regions, key=lambda r: (r.start, r.box))
+        ]
+        self.regions = []
+        return out
+
+
+class CropCaptioner(RegionKeeper, FramePerceiver):
     """Detector boxes → margin crops → captions; one observation per distinct region."""
 
     kind = "dense"
@@ -147,36 +186,9 @@ class CropCaptioner(FramePerceiver):
             self.add(det, text or det.text)
         return []
 
-    def add(self, det: Observation, text: str) -> None:
-        """Extend the open region this sighting repeats, or open a new one."""
-        for region in reversed(self.regions):
-            if region.matches(text, det.box, det.track, self.params["dedup_iou"]):
-                region.end = max(region.end, det.end)
-                region.box = det.box  # latest position
-                region.score = max(region.score or 0.0, det.score or 0.0)
-                return
-        self.regions.append(
-            Region(det.start, det.end, text, det.box, det.score, det.track, det.text)
-        )
-
     def finish(self) -> list[Observation]:
         self.detector.finish()
-        out = [
-            Observation(
-                r.start,
-                r.end,
-                "dense",
-                self.source,
-                r.text,
-                score=None if r.score is None else round(r.score, 4),
-                box=r.box,
-                track=r.track,
-                extra={"label": r.label},
-            )
-            for r in sorted(self.regions, key=lambda r: (r.start, r.box))
-        ]
-        self.regions = []
-        return out
+        return self.described()
 
     def close(self) -> None:
         if getattr(self, "captioner", None) is not None:

@@ -37,9 +37,10 @@ ORDER: tuple[str, ...] = (
     "clip_tags",
     "caption",
     "composed_caption",
+    "dense",
     "vision_api",
     "vlm",
-    "dense",
+    "florence",
     "scenes",
 )
 

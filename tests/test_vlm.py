@@ -272,3 +272,25 @@ def test_models_list_shows_the_vlm_backends(tmp_path):
     assert {r["kind"] for r in rows} == {"caption", "clip_caption", "dense"}
     smol = [r for r in rows if r["model"] == "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"]
     assert smol and all(r["source"].startswith("hub:") and r["size_mb"] > 0 for r in smol)
+
+
+def test_florence2_regions_come_from_its_own_grounded_answer(tmp_path, monkeypatch):
+    folder = tiny_vlm.build_florence2(tmp_path / "florence2")
+    p = perceiver("dense", folder, backend="florence2")
+    # A random model says nothing useful: give its generate the answer a trained one gives (two
+    # regions, corners quantized to 0-999 of the picture) and check what is made of it.
+    answer = "<s>a red car<loc_100><loc_200><loc_500><loc_600>a dog<loc_0><loc_0><loc_5><loc_5></s>"
+    ids = p.processor.tokenizer(answer, add_special_tokens=False, return_tensors="pt").input_ids
+    monkeypatch.setattr(p.model, "generate", lambda **kwargs: ids.repeat(2, 1))
+    picture = np.zeros((300, 400, 3), np.uint8)  # a 800x600 source decoded at half size
+    frames = [Frame(float(t), picture, index=t, scale=2.0) for t in range(2)]
+    obs = p.process(frames) + p.finish()
+    p.close()
+    # The dog's box is 2 source pixels wide: too small to keep. The car is one region over both
+    # frames, its box on the 800x600 source.
+    (car,) = obs
+    assert car.kind == "dense" and car.text == "a red car"
+    assert (car.start, car.end) == (0.0, 1.0)
+    x1, y1, x2, y2 = car.box
+    assert abs(x1 - 80) <= 2 and abs(y1 - 120) <= 2 and abs(x2 - 400) <= 2 and abs(y2 - 360) <= 2
+    assert car.source == f"florence2:{folder}"
