@@ -16,6 +16,7 @@ import dataclasses
 import importlib
 import inspect
 import pkgutil
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -56,18 +57,29 @@ def builtin_modules() -> tuple[str, ...]:
 _classes: dict[str, dict[str, type[Perceiver]]] = {}  # name -> backend -> class
 _models: dict[str, list[ModelSpec]] = {}  # name -> the models of all its backends
 _builtins_loaded = False
+_in_progress = False
+
+
+_loading = threading.RLock()  # several threads may ask first (the MCP server's calls)
 
 
 def _registry() -> dict[str, dict[str, type[Perceiver]]]:
     """The table, with the built-in perceivers in it (imported on the first call)."""
-    global _builtins_loaded
-    if not _builtins_loaded:
-        _builtins_loaded = True
-        for module_name in builtin_modules():
-            module = importlib.import_module(module_name)
-            for value in vars(module).values():
-                if _is_concrete(value) and value.__module__ == module_name:
-                    _add(value)
+    global _builtins_loaded, _in_progress
+    if _builtins_loaded:
+        return _classes
+    with _loading:  # another thread waits here until the table is whole
+        if not _builtins_loaded and not _in_progress:  # (this thread, while importing: as is)
+            _in_progress = True
+            try:
+                for module_name in builtin_modules():
+                    module = importlib.import_module(module_name)
+                    for value in vars(module).values():
+                        if _is_concrete(value) and value.__module__ == module_name:
+                            _add(value)
+                _builtins_loaded = True
+            finally:
+                _in_progress = False
     return _classes
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from vctext.config import ApiServer
 from vctext.errors import ConfigError
 from vctext.llm.base import Fault, LLMOptions
-from vctext.llm.openai_chat import MalformedAnswer, OpenAIChat
+from vctext.llm.openai_chat import OpenAIChat
 from vctext.perception.base import (
     STILL_DEFAULTS,
     Clip,
@@ -135,7 +135,6 @@ class VisionApi(Prompted):
                 timeout=server.timeout,
                 retries=server.retries,
             ),
-            self.calls,
             self.name,
         )
         self.llm.ensure_loaded()
@@ -152,7 +151,13 @@ class VisionApi(Prompted):
         text, images = request
         side, quality = int(self.params["max_side"]), int(self.params["jpeg_quality"])
         urls = [jpeg_data_url(image, side, quality) for image in images]
-        return one_line_reply(self.llm.complete([ImageMessage(text, urls)]))
+        reply = one_line_reply(self.llm.complete([ImageMessage(text, urls)]))
+        usage = self.llm.last_usage  # this thread's call
+        if usage is not None:
+            # An estimate counts the text only: add what an image takes.
+            images = len(urls) * VisionCalls.IMAGE_TOKENS if usage.estimated else 0
+            self.calls.add(usage.prompt_tokens + images, usage.completion_tokens, usage.estimated)
+        return reply
 
     def usage(self) -> dict[str, Any] | None:
         return self.calls.to_json() if self.calls.requests else None
@@ -222,14 +227,13 @@ class OpenAIVisionClipCaptioner(VisionApi, ClipPerceiver):
 
 
 class VisionChat(OpenAIChat):
-    """The OpenAI chat backend set up for image requests, with the vision server in its words;
-    counts each request's tokens into ``calls``."""
+    """The OpenAI chat backend set up for image requests, with the vision server in its words."""
 
     name = "openai-vision"
 
-    def __init__(self, options: LLMOptions, calls: VisionCalls, kind: str = "caption"):
+    def __init__(self, options: LLMOptions, kind: str = "caption"):
         super().__init__(options)
-        self.calls, self.kind = calls, kind
+        self.kind = kind
 
     def load(self) -> None:
         if not self.options.api_key and not self.options.base_url:
@@ -243,30 +247,11 @@ class VisionChat(OpenAIChat):
         """Nothing to ask: the model is always named, and a frame needs no context size."""
 
     def _whole(self, messages: list[Any]) -> Iterator[str]:
-        response = self._client.chat.completions.create(
-            messages=[m.to_json() for m in messages], **self._request()
-        )
-        choices = getattr(response, "choices", None)
-        if not choices:
-            raise MalformedAnswer("no choices in the answer")
-        content = getattr(choices[0].message, "content", None)
-        if content is None:
-            content = ""  # a model may have nothing to say about a picture: no caption
-        if not isinstance(content, str):
-            raise MalformedAnswer("the answer has no text")
-        self._count(messages, content, getattr(response, "usage", None))
-        # A blank piece passes the LLM layer's empty-answer check and is stripped by complete.
-        yield content or " "
-
-    def _count(self, messages: list[Any], reply: str, usage: Any) -> None:
-        prompt = getattr(usage, "prompt_tokens", None)
-        completion = getattr(usage, "completion_tokens", None)
-        if isinstance(prompt, int) and isinstance(completion, int):
-            self.calls.add(prompt, completion, estimated=False)
-            return
-        text = sum(len(m.content) for m in messages) // 4
-        images = sum(len(getattr(m, "image_urls", ())) for m in messages)
-        self.calls.add(text + images * VisionCalls.IMAGE_TOKENS, len(reply) // 4, estimated=True)
+        # A model may have nothing to say about a picture (an empty reply): that is no caption,
+        # not a failed call. A blank piece passes the LLM layer's empty-answer check and is
+        # stripped by ``complete``.
+        for piece in super()._whole(messages):
+            yield piece or " "
 
     def _fault(self, exc: Exception) -> Fault:
         fault = super()._fault(exc)

@@ -176,11 +176,11 @@ class OpenAIServer:
     def answer(self, body: dict[str, Any]) -> str:
         with self._lock:
             if self.replies:
-                return self.replies.pop(0)
+                return stopped(self.replies.pop(0), body.get("stop"))
         images = [url for m in (body.get("messages") or [{}])[-1:] for url in image_urls(m)]
         if images:  # several pictures (a clip): their colours in the order they came
             return " then ".join(dominant_colour(url) for url in images)
-        return echo(body)
+        return stopped(echo(body), body.get("stop"))
 
     def count_prompt(self, body: dict[str, Any]) -> int:
         """The prompt's tokens as the model sees them: each message inside a chat template."""
@@ -399,14 +399,20 @@ class OpenAIServer:
                     return
                 text = server.answer(body)
                 try:
-                    if body.get("stream"):
+                    if body.get("stream") and fault in ("cut", "cut-midway"):
+                        # llama.cpp's server, when another request takes the slot: the stream
+                        # just ends, before the answer or in its middle.
+                        self._stream(body, text, cut_after=0 if fault == "cut" else 2)
+                    elif body.get("stream"):
                         self._stream(body, text)
                     else:
                         self._send(200, completion(body, text))
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout); nothing to do
 
-            def _stream(self, body: dict[str, Any], text: str) -> None:
+            def _stream(
+                self, body: dict[str, Any], text: str, cut_after: int | None = None
+            ) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Cache-Control", "no-cache")
@@ -415,11 +421,20 @@ class OpenAIServer:
                 model = body.get("model", MODEL)
                 pieces = re.findall(r"\S+\s*|\s+", text) or [""]
                 for i, piece in enumerate(pieces):
+                    if i == cut_after:
+                        if i == 0:
+                            self._event(chunk(model, {"role": "assistant", "content": ""}, None))
+                        self.wfile.flush()
+                        self.close_connection = True
+                        return
                     delta = {"content": piece}
                     if i == 0:
                         delta["role"] = "assistant"
                     self._event(chunk(model, delta, None))
                 self._event(chunk(model, {}, "stop"))
+                if (body.get("stream_options") or {}).get("include_usage"):
+                    usage = completion(body, text)["usage"]  # a last event: no choices, usage
+                    self._event({**chunk(model, {}, None), "choices": [], "usage": usage})
                 self.wfile.write(b"data: [DONE]\n\n")
                 self.wfile.flush()
                 self.close_connection = True
@@ -483,6 +498,13 @@ def dominant_colour(url: str) -> str:
     palette = np.array(list(COLOURS.values()), dtype=np.int32).reshape(1, -1, 3)
     nearest = ((pixels - palette) ** 2).sum(axis=2).argmin(axis=1)
     return list(COLOURS)[int(np.bincount(nearest, minlength=len(COLOURS)).argmax())]
+
+
+def stopped(text: str, stop: Any) -> str:
+    """``text`` up to the first of the request's stop sequences, as a real server ends it."""
+    stops = [stop] if isinstance(stop, str) else list(stop or [])
+    ends = [i for i in (text.find(s) for s in stops if s) if i >= 0]
+    return text[: min(ends)] if ends else text
 
 
 def completion(body: dict[str, Any], text: str) -> dict[str, Any]:

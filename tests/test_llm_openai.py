@@ -201,3 +201,74 @@ def test_long_videos_are_compacted_before_they_reach_the_server(server):
     assert sum(estimate_tokens(m["content"]) for m in server.requests[-1]["messages"]) < 8192
     assert all(line in sent for line in spoken(doc))
     assert answer.context["steps"] and answer.context["dropped_ranges"] == 0
+
+
+# -- streams cut short, usage, stop sequences ----------------------------------------------------
+
+
+def test_a_stream_cut_before_the_answer_is_asked_again_once(server, ferry):
+    server.faults += ["cut"]  # llama.cpp's server, when a second request takes the slot
+    answer = vctext.ask(ferry, "Where to?", llm=openai_llm(server, retries=2))
+    assert server.count == 2 and "Where to?" in answer.text
+
+
+def test_a_stream_cut_twice_says_what_to_change(server, ferry):
+    server.faults += ["cut", "cut", "cut"]
+    with pytest.raises(LLMError) as err:
+        vctext.ask(ferry, "Where to?", llm=openai_llm(server, retries=3))
+    assert server.count == 2  # asked again once only: the server is cutting every time
+    message = str(err.value)
+    assert "ended before a word of the answer" in message and "--parallel" in message
+
+
+def test_a_stream_cut_midway_is_an_error_not_a_short_answer(server, ferry):
+    server.faults += ["cut-midway"]
+    pieces = []
+    with pytest.raises(LLMError, match="ended in the middle of the answer"):
+        vctext.ask(ferry, "Where to?", llm=openai_llm(server, retries=3), on_text=pieces.append)
+    assert pieces  # what had come was shown, and then it is said that it is not all
+    assert server.count == 1
+
+
+def test_usage_is_the_servers_count_streamed_or_not(server):
+    from vctext.llm import Message
+
+    llm = openai_llm(server)
+    messages = [Message("user", "Where does the ferry go?")]
+    text = "".join(llm.stream(messages))
+    streamed = llm.last_usage
+    assert server.requests[-1]["stream_options"] == {"include_usage": True}
+    assert not streamed.estimated and streamed.completion_tokens == len(text) // 4
+    llm.complete(messages)
+    assert not llm.last_usage.estimated and llm.last_usage == streamed
+
+
+def test_usage_is_estimated_where_the_server_does_not_say(server, monkeypatch):
+    import openai_server
+
+    from vctext.llm import Message
+
+    plain = openai_server.completion
+
+    def no_usage(body, text):
+        return {k: v for k, v in plain(body, text).items() if k != "usage"}
+
+    monkeypatch.setattr(openai_server, "completion", no_usage)
+    llm = openai_llm(server)
+    llm.complete([Message("user", "Where does the ferry go?")])
+    usage = llm.last_usage
+    assert usage.estimated and usage.prompt_tokens > 0 and usage.completion_tokens > 0
+
+
+def test_stop_sequences_end_the_answer_wherever_the_pieces_split_them():
+    from vctext.llm.base import cut_at_stop
+
+    def pieces(*parts):
+        yield from parts
+
+    assert "".join(cut_at_stop(pieces("The ferry le", "aves at SE", "VEN thirty"), ["SEVEN"])) == (
+        "The ferry leaves at "
+    )
+    assert "".join(cut_at_stop(pieces("a", "b", "c"), ["x"])) == "abc"
+    assert "".join(cut_at_stop(pieces("ab", "c##d"), ["#", "c#"])) == "ab"
+    assert list(cut_at_stop(pieces("abc"), None)) == ["abc"]

@@ -365,10 +365,12 @@ def counts_bar(ctx: click.Context, progress: bool | None, desc: str) -> Iterator
 
 
 def token_summary(report) -> str:
-    """ "~N tokens (P prompt + C completion), about $X" of a batch report."""
+    """ "N tokens (P prompt + C completion), about $X" of a batch report ("~N" where some
+    calls' tokens had to be estimated)."""
     tokens = report.prompt_tokens + report.completion_tokens
     price = f", about ${report.cost:.4f}" if report.cost is not None else ", cost unknown"
+    about = "~" if report.estimated else ""
     return (
-        f"~{tokens} tokens ({report.prompt_tokens} prompt + {report.completion_tokens} "
+        f"{about}{tokens} tokens ({report.prompt_tokens} prompt + {report.completion_tokens} "
         f"completion){price}"
     )

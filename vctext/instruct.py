@@ -75,6 +75,8 @@ class InstructReport:
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: Calls whose tokens had to be estimated (the server did not say); 0: the counts are real.
+    estimated: int = 0
     model: str = ""
     cost: float | None = None
 
@@ -155,7 +157,7 @@ class _Run:
 
     def take(self, item: Item, task: str, outcome: Outcome) -> None:
         """Write a record or record a failure; only ever one writer at a time."""
-        self._count(outcome.calls, outcome.prompt_tokens, outcome.completion_tokens)
+        self._count(outcome)
         if outcome.record is None:
             self.fail(item, task, outcome.stage, outcome.reason, outcome.key)
             return
@@ -165,11 +167,12 @@ class _Run:
             self.report.written += 1
             self.tick()
 
-    def _count(self, calls: int, prompt: int, completion: int) -> None:
+    def _count(self, outcome: Outcome) -> None:
         with self.lock:
-            self.report.calls += calls
-            self.report.prompt_tokens += prompt
-            self.report.completion_tokens += completion
+            self.report.calls += outcome.calls
+            self.report.prompt_tokens += outcome.prompt_tokens
+            self.report.completion_tokens += outcome.completion_tokens
+            self.report.estimated += outcome.estimated
 
 
 def generate(

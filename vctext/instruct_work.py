@@ -19,7 +19,7 @@ from vctext.instruct_data import (
     task_messages,
     validate_record,
 )
-from vctext.llm.base import LLM
+from vctext.llm.base import LLM, Usage
 from vctext.reason.fit import evidence_budget, fit, summarizer
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,16 @@ class Outcome:
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: Calls whose tokens had to be estimated (the server did not say).
+    estimated: int = 0
+
+
+def call_usage(llm: LLM, messages: list, reply: str) -> Usage:
+    """The tokens of ``llm``'s last call: as the backend counted them, else estimated."""
+    usage = getattr(llm, "last_usage", None)
+    if usage is None:
+        return Usage(llm.count_messages(messages), llm.count_tokens(reply), estimated=True)
+    return usage
 
 
 def produce(
@@ -63,8 +73,10 @@ def produce(
         for attempt in range(retries + 1):
             reply = llm.complete(messages)
             out.calls += 1
-            out.prompt_tokens += llm.count_messages(messages)
-            out.completion_tokens += llm.count_tokens(reply)
+            usage = call_usage(llm, messages, reply)
+            out.prompt_tokens += usage.prompt_tokens
+            out.completion_tokens += usage.completion_tokens
+            out.estimated += usage.estimated
             try:
                 record = make_record(task, item, sha256, parse(reply), llm.model)
                 validate_record(record)

@@ -36,8 +36,9 @@ from vctext.eval.scores import (
 from vctext.eval.summary import summarize, summary_markdown
 from vctext.instruct_data import cost, price_table
 from vctext.instruct_output import OutputLock, State, state_path
+from vctext.instruct_work import call_usage
 from vctext.llm import load_llm
-from vctext.llm.base import LLM, Message, one_line
+from vctext.llm.base import LLM, Message, Usage, one_line
 from vctext.reason.ask import ask, make_answer, split_options
 from vctext.reason.fit import fit_for, refitting
 from vctext.reason.prompts import build_messages, fill, load_prompt
@@ -61,6 +62,8 @@ class EvalReport:
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: Calls whose tokens had to be estimated (the server did not say); 0: the counts are real.
+    estimated: int = 0
     model: str = ""
     judge: str = ""
     cost: float | None = None
@@ -148,10 +151,15 @@ class _Run:
             self.progress(self.report.counts())
 
     def count(self, model: LLM, messages: list[Message], reply: str) -> None:
+        usage = call_usage(model, messages, reply)
+        self._add(usage)
+
+    def _add(self, usage: Usage) -> None:
         with self.lock:
             self.report.calls += 1
-            self.report.prompt_tokens += model.count_messages(messages)
-            self.report.completion_tokens += model.count_tokens(reply)
+            self.report.prompt_tokens += usage.prompt_tokens
+            self.report.completion_tokens += usage.completion_tokens
+            self.report.estimated += usage.estimated
 
     def write(self, item: EvalItem, record: dict[str, Any]) -> None:
         with self.lock:
@@ -253,11 +261,12 @@ class _Run:
         return {"prediction": None, "moment": list(moment) if moment else None, "scores": scores}
 
     def _count_answer(self, question: str, answer: Any) -> None:
-        with self.lock:
-            self.report.calls += 1
+        usage = getattr(self.llm, "last_usage", None)  # the answer was this thread's last call
+        if usage is None:
             fitted = int((answer.context or {}).get("tokens") or 0)
-            self.report.prompt_tokens += fitted + self.llm.count_tokens(question)
-            self.report.completion_tokens += self.llm.count_tokens(answer.text)
+            prompt = fitted + self.llm.count_tokens(question)
+            usage = Usage(prompt, self.llm.count_tokens(answer.text), estimated=True)
+        self._add(usage)
 
     def _judge(self, item: EvalItem, prediction: str) -> dict[str, int]:
         prompt = fill(
@@ -364,6 +373,7 @@ def evaluate(
         "calls": report.calls,
         "prompt": report.prompt_tokens,
         "completion": report.completion_tokens,
+        "estimated": report.estimated > 0,
         "cost_usd": report.cost,
     }
     json_path, md_path = summary_paths(out)

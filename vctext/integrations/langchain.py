@@ -18,12 +18,12 @@ try:
     from langchain_core.document_loaders import BaseLoader
     from langchain_core.documents import Document
     from langchain_core.embeddings import Embeddings
-    from langchain_core.language_models import BaseChatModel
+    from langchain_core.language_models import BaseChatModel, LangSmithParams
     from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
     from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
     from langchain_core.retrievers import BaseRetriever
     from langchain_core.tools import BaseTool, StructuredTool
-    from pydantic import ConfigDict, Field, PrivateAttr
+    from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 except ImportError as exc:  # pragma: no cover - depends on the install
     from vctext.errors import DependencyError
 
@@ -138,13 +138,15 @@ class VideoRetriever(BaseRetriever):
         return self._vectors
 
     def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
     ) -> list[Document]:
-        if not self.documents:
+        """The ``k`` best ranges (a call's ``k`` over the retriever's), in time order."""
+        k = self.k if k is None else int(k)
+        if not self.documents or k <= 0:
             return []
         query_vector = unit(np.asarray([self.embeddings.embed_query(query)], np.float32))[0]
         scores = self._matrix() @ query_vector
-        best = np.argsort(-scores, kind="stable")[: self.k]
+        best = np.argsort(-scores, kind="stable")[:k]
         return [
             Document(
                 page_content=self.documents[i].page_content,
@@ -185,30 +187,103 @@ def video_tools(llm: Any = None, **options: Any) -> list[BaseTool]:
 
 class VctextChatModel(BaseChatModel):
     """A vctext LLM backend (``"openai"``, ``"local"`` or an :class:`vctext.llm.LLM`) as a
-    LangChain chat model, so chains can use the bundled local model or any compatible server."""
+    LangChain chat model, so chains can use the bundled local model or any compatible server.
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    Takes LangChain's standard parameters (``model``, ``temperature``, ``max_tokens``,
+    ``timeout``, ``max_retries``, ``stop``) and the server's (``base_url``, ``api_key``); any
+    other vctext LLM setting goes in ``options`` (``{"context_tokens": 4096}``). An unknown
+    parameter is an error. Answers carry ``usage_metadata`` (the server's or tokenizer's counts;
+    ``response_metadata["usage_estimated"]`` is True where they had to be estimated).
+    Tool calling, structured output and image inputs are not supported.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid", populate_by_name=True)
 
     llm: Any = None
+    model: str | None = Field(default=None, alias="model_name")
+    temperature: float | None = None
+    max_tokens: int | None = None
+    timeout: float | None = None
+    max_retries: int | None = None
+    stop: list[str] | None = Field(default=None, alias="stop_sequences")
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    #: Accepted as LangChain's other chat models take it; answers are streamed from the backend
+    #: either way (``invoke`` gathers them).
+    streaming: bool = False
     options: dict[str, Any] = Field(default_factory=dict)
-    _backend: Any = PrivateAttr(default=None)
+    _backends: dict[str | None, Any] = PrivateAttr(default_factory=dict)
 
     @property
     def _llm_type(self) -> str:
         return "vctext"
 
-    def backend(self):
-        if self._backend is None:
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"llm": self.llm if isinstance(self.llm, str | None) else type(self.llm).__name__}
+
+    def backend(self, model: str | None = None):
+        """The vctext LLM behind this chat model (``model``: another model on the same server,
+        as a call's ``model=`` asks)."""
+        model = model if model and model != self.model else None
+        if model not in self._backends:
             from vctext.llm import load_llm
 
-            self._backend = load_llm(self.llm, **self.options)
-        return self._backend
+            given = {
+                "model": self.model,
+                "temperature": self.temperature,
+                "max_tokens": self.max_tokens,
+                "timeout": self.timeout,
+                "retries": self.max_retries,
+                "base_url": self.base_url,
+                "api_key": self.api_key.get_secret_value() if self.api_key else None,
+            }
+            overrides = {**self.options, **{k: v for k, v in given.items() if v is not None}}
+            if model:
+                overrides["model"] = model
+            self._backends[model] = load_llm(self.llm, **overrides)
+        return self._backends[model]
+
+    def _call_backend(self, kwargs: dict[str, Any]):
+        """The backend for one call; ``model`` is the only keyword a call may add."""
+        extra = sorted(set(kwargs) - {"model"})
+        if extra:
+            raise TypeError(f"VctextChatModel does not take {', '.join(extra)}")
+        return self.backend(kwargs.get("model"))
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        backend = self.backend(kwargs.get("model"))
+        params = LangSmithParams(
+            ls_provider="vctext",
+            ls_model_name=backend.model,
+            ls_model_type="chat",
+            ls_temperature=backend.options.temperature,
+            ls_max_tokens=backend.options.max_tokens,
+        )
+        if stop or self.stop:
+            params["ls_stop"] = list(stop or self.stop or [])
+        return params
 
     def _messages(self, messages: list[BaseMessage]):
         from vctext.llm.base import Message
 
         roles = {"system": "system", "human": "user", "ai": "assistant"}
         return [Message(roles.get(m.type, "user"), _content(m.content)) for m in messages]
+
+    def _metadata(self, backend) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(usage_metadata, response_metadata) of the call just read."""
+        usage = backend.last_usage
+        counts = {}
+        if usage is not None:
+            counts = {
+                "input_tokens": usage.prompt_tokens,
+                "output_tokens": usage.completion_tokens,
+                "total_tokens": usage.total_tokens,
+            }
+        meta = {"model_name": backend.model, "model_provider": "vctext", "finish_reason": "stop"}
+        if usage is not None:
+            meta["usage_estimated"] = usage.estimated
+        return counts, meta
 
     def _stream(
         self,
@@ -217,11 +292,17 @@ class VctextChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        for piece in self.backend().stream(self._messages(messages)):
+        backend = self._call_backend(kwargs)
+        for piece in backend.stream(self._messages(messages), stop or self.stop):
             chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
             if run_manager:
                 run_manager.on_llm_new_token(piece, chunk=chunk)
             yield chunk
+        usage, meta = self._metadata(backend)
+        last = AIMessageChunk(
+            content="", usage_metadata=usage or None, response_metadata=meta, chunk_position="last"
+        )
+        yield ChatGenerationChunk(message=last)
 
     def _generate(
         self,
@@ -230,8 +311,11 @@ class VctextChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        text = "".join(c.text for c in self._stream(messages, stop, run_manager, **kwargs))
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+        backend = self._call_backend(kwargs)
+        text = "".join(backend.stream(self._messages(messages), stop or self.stop))
+        usage, meta = self._metadata(backend)
+        message = AIMessage(content=text, usage_metadata=usage or None, response_metadata=meta)
+        return ChatResult(generations=[ChatGeneration(message=message)])
 
 
 def _content(content: Any) -> str:

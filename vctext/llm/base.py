@@ -1,11 +1,14 @@
 """The one small interface every LLM backend follows: streamed chat, token counting, retries.
 
 A backend implements ``load()`` (heavy imports live there), ``_stream(messages)`` and, when its
-errors need it, ``_fault(exc)``. The base class turns every failure into an :class:`LLMError`
-with a one-line message, retries timeouts, 429 and 5xx with backoff (honouring Retry-After), and
-scrubs API keys from anything it says. A request that cannot succeed as sent (over the context,
-a bad key, an unknown model) is never retried; an over-long one raises
-:class:`ContextLengthError`, and the context size the server names is kept for the next fit.
+errors need it, ``_fault(exc)``; it calls :meth:`LLM.report_usage` when it knows what a call
+used (else the tokens are estimated), and may read :attr:`LLM.call_stop` to stop the model
+early (the base class cuts the answer at a stop sequence in any case). The base class turns
+every failure into an :class:`LLMError` with a one-line message, retries timeouts, 429 and 5xx
+with backoff (honouring Retry-After), and scrubs API keys from anything it says. A request that
+cannot succeed as sent (over the context, a bad key, an unknown model) is never retried; an
+over-long one raises :class:`ContextLengthError`, and the context size the server names is kept
+for the next fit.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import logging
 import math
 import random
 import re
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
@@ -61,6 +65,45 @@ class LLMOptions:
     timeout: float = default("llm_timeout")
     retries: int = default("llm_retries")
     device: str = default("device")
+
+
+@dataclass(frozen=True)
+class Usage:
+    """The tokens one call used: as the server or tokenizer counted them, or ``estimated``."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    estimated: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def cut_at_stop(pieces: Iterable[str], stop: list[str] | None) -> Iterator[str]:
+    """``pieces`` up to (not including) the first of the ``stop`` sequences, wherever the pieces
+    split it. The rest is read but not given out: a backend stops at the sequence itself where
+    it can, and what follows may still say what the call used."""
+    stop = [s for s in stop or [] if s]
+    if not stop:
+        yield from pieces
+        return
+    keep = max(len(s) for s in stop) - 1  # the end of the text that may begin a stop sequence
+    held = ""
+    for piece in pieces:
+        held += piece
+        found = [i for i in (held.find(s) for s in stop) if i >= 0]
+        if found:
+            if held[: min(found)]:
+                yield held[: min(found)]
+            for _ in pieces:
+                pass
+            return
+        if len(held) > keep:
+            yield held[: len(held) - keep]
+            held = held[len(held) - keep :]
+    if held:
+        yield held
 
 
 @dataclass(frozen=True)
@@ -169,6 +212,7 @@ class LLM(ABC):
         self.loaded = False
         #: The context size a server named when it refused a request as too long.
         self.server_limit: int | None = None
+        self._call = threading.local()  # this thread's call: its stop sequences and usage
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.model!r}>"
@@ -238,10 +282,43 @@ class LLM(ABC):
     def scrub(self, text: str) -> str:
         return scrub(text, [self.options.api_key])
 
-    def stream(self, messages: list[Message]) -> Iterator[str]:
-        """Yield the answer in pieces; retries before the first piece, then fails cleanly."""
+    def stream(self, messages: list[Message], stop: list[str] | None = None) -> Iterator[str]:
+        """Yield the answer in pieces; retries before the first piece, then fails cleanly. The
+        answer ends before the first of the ``stop`` sequences; once it is read,
+        :attr:`last_usage` says what the call used."""
+        return self._calling(messages, stop, lambda: self._stream(messages))
+
+    def _calling(
+        self, messages: list[Message], stop: list[str] | None, produce: Callable
+    ) -> Iterator[str]:
         self.ensure_loaded()
-        return self._retrying(lambda: self._stream(messages))
+        self._call.stop, self._call.reported, self._call.usage = list(stop or []), None, None
+        return self._counted(messages, cut_at_stop(self._retrying(produce), stop))
+
+    def _counted(self, messages: list[Message], pieces: Iterable[str]) -> Iterator[str]:
+        text = []
+        for piece in pieces:
+            text.append(piece)
+            yield piece
+        # What the backend counted is what was spent (also past a stop sequence it could not
+        # stop at); else an estimate from the text.
+        self._call.usage = getattr(self._call, "reported", None) or Usage(
+            self.count_messages(messages), self.count_tokens("".join(text)), estimated=True
+        )
+
+    @property
+    def call_stop(self) -> list[str]:
+        """The stop sequences of this thread's call in progress."""
+        return list(getattr(self._call, "stop", None) or [])
+
+    def report_usage(self, prompt_tokens: int, completion_tokens: int) -> None:
+        """What this thread's call in progress used, as the server or tokenizer counted it."""
+        self._call.reported = Usage(int(prompt_tokens), int(completion_tokens))
+
+    @property
+    def last_usage(self) -> Usage | None:
+        """The tokens of this thread's last call that was read to the end (None before any)."""
+        return getattr(self._call, "usage", None)
 
     def _retrying(self, produce: Callable[[], Iterable[str]]) -> Iterator[str]:
         """Run ``produce`` with retries; every failure ends as one :class:`LLMError` line."""
@@ -296,9 +373,9 @@ class LLM(ABC):
                     raise ContextLengthError(message, fault.context or None) from None
                 raise LLMError(message) from None
 
-    def complete(self, messages: list[Message]) -> str:
+    def complete(self, messages: list[Message], stop: list[str] | None = None) -> str:
         """The whole answer as one string."""
-        return "".join(self.stream(messages)).strip()
+        return "".join(self.stream(messages, stop)).strip()
 
 
 def _status(exc: Exception) -> int | None:

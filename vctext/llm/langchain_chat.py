@@ -82,7 +82,14 @@ class LangChainChat(LLM):
         return [kinds[m.role](content=m.content) for m in messages]
 
     def _stream(self, messages: list[Message]) -> Iterator[str]:
-        for chunk in self.chat_model.stream(self._messages(messages)):
+        prompt = completion = None
+        for chunk in self.chat_model.stream(self._messages(messages), stop=self.call_stop or None):
+            usage = getattr(chunk, "usage_metadata", None)
+            if usage:  # the model's own counts, on one chunk or spread over several
+                prompt = (prompt or 0) + int(usage.get("input_tokens", 0))
+                completion = (completion or 0) + int(usage.get("output_tokens", 0))
             text = _text(getattr(chunk, "content", chunk))
             if text:
                 yield text
+        if prompt is not None:
+            self.report_usage(prompt, completion or 0)

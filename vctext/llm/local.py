@@ -252,11 +252,14 @@ class LocalChat(LLM):
             else {"do_sample": False}
         )
         failure: list[BaseException] = []
+        generated: list[int] = []
+        if self.call_stop:  # the model stops there itself (the base class cuts the text)
+            sampling |= {"stop_strings": self.call_stop, "tokenizer": self._tokenizer}
 
         def generate() -> None:
             try:
                 with torch.inference_mode():
-                    self._model.generate(
+                    out = self._model.generate(
                         **inputs,
                         streamer=streamer,
                         max_new_tokens=self.answer_tokens,
@@ -265,6 +268,7 @@ class LocalChat(LLM):
                         top_k=None,
                         **sampling,
                     )
+                generated.append(int(out.shape[-1] - inputs["input_ids"].shape[-1]))
             except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                 failure.append(exc)
                 streamer.end()
@@ -275,6 +279,8 @@ class LocalChat(LLM):
         worker.join()
         if failure:
             raise failure[0]
+        if generated:  # counted by the model's own tokenizer: exact
+            self.report_usage(int(inputs["input_ids"].shape[-1]), generated[0])
 
     def _fault(self, exc: Exception) -> Fault:
         import queue

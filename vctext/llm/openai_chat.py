@@ -223,11 +223,24 @@ class OpenAIChat(LLM):
         return len(encoding.encode(text, disallowed_special=()))
 
     def _request(self) -> dict[str, Any]:
-        return {
+        request = {
             "model": self.model,
             "temperature": self.options.temperature,
             "max_tokens": self.answer_tokens,
         }
+        if self.call_stop:
+            request["stop"] = self.call_stop[:4]  # the most the API takes; the rest are cut here
+        return request
+
+    def _usage(self, usage: Any) -> None:
+        """Report a response's (or a stream's last event's) usage, when it has one."""
+        if isinstance(usage, dict):
+            prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        else:
+            prompt = getattr(usage, "prompt_tokens", None)
+            completion = getattr(usage, "completion_tokens", None)
+        if isinstance(prompt, int) and isinstance(completion, int):
+            self.report_usage(prompt, completion)
 
     def _stream(self, messages: list[Message]) -> Iterator[str]:
         # The raw event stream, read here: llama.cpp's server sends an error inside a stream as
@@ -236,10 +249,13 @@ class OpenAIChat(LLM):
             yield from self._whole(messages)
             return
         create = self._client.chat.completions.with_streaming_response.create
-        with create(messages=[m.to_json() for m in messages], stream=True, **self._request()) as r:
-            events = 0
+        request = self._request() | {"stream_options": {"include_usage": True}}
+        with create(messages=[m.to_json() for m in messages], stream=True, **request) as r:
+            events = pieces = 0
+            finished = False  # a finish_reason or [DONE] came: the answer is whole
             for kind, data in server_sent_events(r.iter_lines()):
                 if data.strip() == "[DONE]":
+                    finished = True
                     break
                 event = json.loads(data)
                 if kind == "error" or (isinstance(event, dict) and event.get("error")):
@@ -247,11 +263,15 @@ class OpenAIChat(LLM):
                         event.get("error", event) if isinstance(event, dict) else event
                     )
                 events += 1
+                if isinstance(event, dict) and event.get("usage"):
+                    self._usage(event["usage"])  # the last event, when usage was asked for
                 choices = event.get("choices") if isinstance(event, dict) else None
                 if not isinstance(choices, list):
                     raise MalformedAnswer("a stream event without choices")
                 delta = (choices[0] or {}).get("delta") if choices else None
+                finished = finished or bool(choices and (choices[0] or {}).get("finish_reason"))
                 if isinstance(delta, dict) and isinstance(delta.get("content"), str):
+                    pieces += bool(delta["content"])
                     yield delta["content"]
         if not events:
             # llama-cpp-python ends a stream with no event at all when the request fails after
@@ -261,15 +281,20 @@ class OpenAIChat(LLM):
             log.info("the stream ended without a single event; asking again without streaming")
             self._unstreamed = True
             yield from self._whole(messages)
+            return
+        if not finished or not pieces:
+            # llama.cpp's server ends a stream early when another request takes its slot: no
+            # finish, or a finish with nothing said. Asked again, it answers (once; see _fault).
+            raise StreamCut(pieces)
 
-    def stream(self, messages: list[Message]) -> Iterator[str]:
+    def stream(self, messages: list[Message], stop: list[str] | None = None) -> Iterator[str]:
         self._unstreamed = False
-        return super().stream(messages)
+        self._call.cuts = 0
+        return super().stream(messages, stop)
 
-    def complete(self, messages: list[Message]) -> str:
+    def complete(self, messages: list[Message], stop: list[str] | None = None) -> str:
         """One non-streamed answer (retries and error messages as for :meth:`stream`)."""
-        self.ensure_loaded()
-        return "".join(self._retrying(lambda: self._whole(messages))).strip()
+        return "".join(self._calling(messages, stop, lambda: self._whole(messages))).strip()
 
     def _whole(self, messages: list[Message]) -> Iterator[str]:
         response = self._client.chat.completions.create(
@@ -281,6 +306,7 @@ class OpenAIChat(LLM):
         content = getattr(choices[0].message, "content", None)
         if not isinstance(content, str):
             raise MalformedAnswer("the answer has no text")
+        self._usage(getattr(response, "usage", None))
         yield content
 
     def _fault(self, exc: Exception) -> Fault:
@@ -289,6 +315,15 @@ class OpenAIChat(LLM):
         where = f"the LLM server at {self.options.base_url}" if self.options.base_url else "OpenAI"
         if isinstance(exc, MalformedAnswer):
             return Fault(f"{where} sent a malformed answer: {exc}", True)
+        if isinstance(exc, StreamCut):
+            cuts = getattr(self._call, "cuts", 0) + 1
+            self._call.cuts = cuts
+            return Fault(
+                f"{where}: {exc}",
+                cuts == 1,  # transient: asked again once
+                hint="a llama.cpp server cuts a stream when another request takes its slot: "
+                "start it with --parallel N (N requests at once) or send one request at a time",
+            )
         if isinstance(exc, openai.APITimeoutError):
             return Fault(
                 f"{where} did not answer within {self.options.timeout:g} s",
@@ -349,6 +384,15 @@ class OpenAIChat(LLM):
 
 class MalformedAnswer(Exception):
     """The server answered 200, but not with a chat completion."""
+
+
+class StreamCut(Exception):
+    """A stream ended before its answer did (or ended saying nothing at all)."""
+
+    def __init__(self, pieces: int):
+        self.pieces = pieces
+        what = "before a word of the answer" if not pieces else "in the middle of the answer"
+        super().__init__(f"the answer's stream ended {what}")
 
 
 class StreamError(Exception):
