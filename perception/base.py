@@ -118,6 +118,9 @@ class Perceiver(ABC):
     defaults: ClassVar[dict[str, Any]] = {}
     #: The pinned models it runs (the first is taken when no profile names one).
     models: ClassVar[tuple[ModelSpec, ...]] = ()
+    #: Too slow on a CPU to run by default there (``--profile auto`` leaves it to a GPU; named
+    #: with ``--perceivers``, ``--backend`` or ``--profile standard`` it runs anywhere).
+    gpu_class: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

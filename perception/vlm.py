@@ -197,6 +197,7 @@ class VLMCaptioner(Prompted, StillAware):
 
     kind = "caption"
     backend = "vlm"
+    gpu_class = True
     extra = "vision"
     requires = ("torch", "transformers", "PIL")
     defaults = {**PROMPT_DEFAULTS, **VLM_DEFAULTS, **STILL_DEFAULTS}
@@ -227,6 +228,7 @@ class VLMClipCaptioner(Prompted, ClipPerceiver):
 
     kind = "clip_caption"
     backend = "vlm"
+    gpu_class = True
     extra = "vision"
     requires = ("torch", "transformers", "PIL")
     defaults = {**CLIP_DEFAULTS, **VLM_DEFAULTS, "max_new_tokens": 80, "max_side": 384}

@@ -294,3 +294,22 @@ def test_florence2_regions_come_from_its_own_grounded_answer(tmp_path, monkeypat
     x1, y1, x2, y2 = car.box
     assert abs(x1 - 80) <= 2 and abs(y1 - 120) <= 2 and abs(x2 - 400) <= 2 and abs(y2 - 360) <= 2
     assert car.source == f"florence2:{folder}"
+
+
+def test_auto_leaves_the_vlm_to_a_gpu_unless_asked(monkeypatch):
+    from vctext import plan
+
+    monkeypatch.setattr(plan, "_on_disk", lambda item: True)  # as after `models pull`
+
+    def chosen(gpu, names=(), backends=None):
+        return {p.name: p.backend for p in plan.plan_perceivers("auto", names, backends, gpu=gpu)}
+
+    assert chosen(gpu=True)["caption"] == "vlm" and chosen(gpu=True)["clip_caption"] == "vlm"
+    on_cpu = chosen(gpu=False)
+    assert on_cpu["caption"] == "from-observations" and "clip_caption" not in on_cpu
+    assert on_cpu["tags"] == "clip"  # other standard models stay: they are quick on a CPU
+    # Asked for, it runs on the CPU too.
+    assert chosen(gpu=False, names=("clip_caption",)) == {"clip_caption": "vlm"}
+    assert chosen(gpu=False, backends={"caption": ("vlm", "")})["caption"] == "vlm"
+    standard = plan.plan_perceivers("standard", (), None, gpu=False)
+    assert {p.name: p.backend for p in standard}["caption"] == "vlm"

@@ -61,7 +61,9 @@ def _describe(
     start, end = video.clip_range(info, options.start, options.end)
     device = resolve_device(options.device)
     batch_size = options.batch_size or (32 if device == "cuda" else 8)
-    plan = plan_perceivers(options.profile, options.perceivers, options.backend)
+    plan = plan_perceivers(
+        options.profile, options.perceivers, options.backend, gpu=device.startswith("cuda")
+    )
     if not plan:
         raise ConfigError("no perceivers to run; pass --perceivers with at least one kind")
     check_tune_kinds(options.tune, [item.name for item in plan])

@@ -131,13 +131,16 @@ def plan_perceivers(
     profile: str,
     names: tuple[str, ...] = (),
     backends: Mapping[str, tuple[str, str]] | None = None,
+    gpu: bool = True,
 ) -> list[PlannedPerceiver]:
     """Choose backend and model for each perceiver the run asks for (by name, or by default).
 
     ``backends`` (from ``--backend``) overrides the profile's choice for its kinds. Nothing here
     reaches for the network: under ``auto`` a perceiver whose only model is not on disk is left
     out with a note (or, when named in ``names``, is an error before any work starts); under
-    ``standard`` the models still to be downloaded are announced first.
+    ``standard`` the models still to be downloaded are announced first. Under ``auto`` without a
+    ``gpu``, a standard model its class marks ``gpu_class`` (a VLM: minutes per minute of video
+    on a CPU) is not taken by default: the offline one is, or none.
     """
     backends = backends or {}
     known = available_kinds()
@@ -149,7 +152,7 @@ def plan_perceivers(
     )
     plan = []
     for name in wanted:
-        choice = _choose(name, profile, by_name=bool(names))
+        choice = _choose(name, profile, by_name=bool(names), gpu=gpu)
         if name in backends:
             choice = _chosen_backend(name, *backends[name], choice, profile)
         if choice is None:
@@ -224,12 +227,17 @@ def _how_to_get(item: PlannedPerceiver, short: bool = False) -> str:
     )
 
 
-def _choose(name: str, profile: str, by_name: bool = False) -> PlannedPerceiver | None:
+def _choose(
+    name: str, profile: str, by_name: bool = False, gpu: bool = True
+) -> PlannedPerceiver | None:
     if profile in ("standard", "offline"):
         entry = profile_entry(profile, name, by_name)
         return PlannedPerceiver(name, *entry, profile) if entry else None
     standard = profile_entry("standard", name, by_name)
     offline = profile_entry("offline", name, by_name)
+    if standard and not gpu and not by_name and perceiver_class(name, standard[0]).gpu_class:
+        log.info("%s: %s is for a GPU; not run by default on the CPU", name, standard[1])
+        standard = None
     if standard and _on_disk(PlannedPerceiver(name, *standard, "standard")):
         return PlannedPerceiver(name, *standard, "standard")
     if offline:
