@@ -35,6 +35,7 @@ from vctext.cli_support import (
     verbosity_options,
     with_prompts,
 )
+from vctext.cli_watch import watch
 from vctext.errors import PARTIAL_EXIT, VctextError
 
 log = logging.getLogger("vctext")
@@ -332,7 +333,7 @@ def show_config() -> None:
         click.echo(f"{name} = {value!r}  # {origin}")
 
 
-for command in (ask, chat, eval_command, instruct, mcp_server, search):
+for command in (ask, chat, eval_command, instruct, mcp_server, search, watch):
     app.add_command(command)
 
 

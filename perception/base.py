@@ -130,6 +130,9 @@ class Perceiver(ABC):
     def __init__(self, options: PerceiverOptions):
         self.options = options
         self.loaded = False
+        #: Kept loaded from one run to the next (``vctext watch`` runs it on window after
+        #: window): :meth:`release` leaves it loaded; :meth:`close` still frees it.
+        self.kept = False
 
     @classmethod
     def missing_dependencies(cls) -> list[str]:
@@ -190,6 +193,11 @@ class Perceiver(ABC):
     def close(self) -> None:
         """Release the model so the next perceiver has the memory (GPU included)."""
         self.loaded = False
+
+    def release(self) -> None:
+        """The end of a run: :meth:`close`, unless the perceiver is ``kept`` for the next one."""
+        if not self.kept:
+            self.close()
 
     def require(self, module: str) -> Any:
         """Import an optional dependency (chatter to stderr) or raise an error naming the extra."""

@@ -28,6 +28,7 @@ __all__ = [
     "narrate",
     "Chat",
     "search",
+    "watch",
 ]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -67,6 +68,23 @@ def search(videos: Any, query: str, k: int = 5, **options: Any) -> list[Any]:
     from vctext.reason.search import search as run
 
     return run(videos, query, k, **options)
+
+
+def watch(source: str, **options: Any) -> Any:
+    """What a stream (or a file still being written) shows and says, as it arrives: an iterator
+    of :class:`vctext.watch.WatchEvent` (``observation``, ``gap``, ``alert`` and ``window``
+    events), until the stream ends; breaking out of the loop ends the watch.
+
+        >>> for event in vctext.watch("rtsp://camera/stream", perceivers="asr,ocr"):
+        ...     if event.type == "observation":
+        ...         print(event.start, event.observation.kind, event.observation.text)
+
+    ``options``: ``window``, ``idle``, ``reconnects``, ``ask`` (a standing question) and any
+    describe setting (``profile``, ``perceivers``, ``backend``, ``tune``, ...).
+    """
+    from vctext.watch import Watch
+
+    return Watch(source, **options).events()
 
 
 def __getattr__(name: str) -> Any:

@@ -7,10 +7,28 @@ the integrations) import it from here rather than from the top-level package.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from vctext import config
 from vctext.document import VideoText
+from vctext.errors import InputError
+
+
+def saved_document(path: str | os.PathLike) -> VideoText | None:
+    """The document in ``path`` when it is a saved vctext JSON (``describe -f json -o``,
+    ``watch --save``): ``ask``, ``chat`` and ``search`` read it as they read a video. None for
+    anything else (a video)."""
+    p = Path(path)
+    if p.suffix.lower() != ".json" or not p.is_file():
+        return None
+    import json
+
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+        return VideoText.from_json(data)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"'{p}' is not a vctext JSON document ({exc}); describe a video") from None
 
 
 def describe(
@@ -36,6 +54,9 @@ def describe(
     Returns:
         The :class:`VideoText`; ``.render()``, ``.to_json()``, ``.segments``, ``.observations``.
     """
+    saved = saved_document(path)
+    if saved is not None:
+        return saved
     from vctext.pipeline import describe as run  # the perception stack, imported on first use
 
     render_only = config.group("render")

@@ -104,6 +104,51 @@ class VideoText:
             "incomplete": self.incomplete,
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> VideoText:
+        """A document saved with :meth:`to_json` (``describe -f json``, ``watch --save``).
+
+        Its segments come back as their text lines (what every layout and the LLM read).
+        """
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            raise ValueError(f"not a vctext document (schema {SCHEMA})")
+        v = data["video"]
+        info = VideoInfo(
+            path=v["path"],
+            duration=float(v.get("duration") or 0.0),
+            fps=float(v.get("fps") or 0.0),
+            width=int(v.get("width") or 0),
+            height=int(v.get("height") or 0),
+            has_video=bool(v.get("has_video", True)),
+            has_audio=bool(v.get("has_audio", False)),
+            sha256=v.get("sha256"),
+        )
+        span = data.get("range") or {}
+        return cls(
+            video=info,
+            observations=[Observation.from_json(o) for o in data.get("observations", [])],
+            segments=[
+                Segment(float(s["start"]), float(s["end"]), dict(s.get("lines") or {}))
+                for s in data.get("segments", [])
+            ],
+            start=float(span.get("start") or 0.0),
+            end=None if span.get("end") is None else float(span["end"]),
+            perceivers=[
+                PerceiverRun(
+                    p["kind"],
+                    p["backend"],
+                    p["model"],
+                    bool(p.get("cached")),
+                    float(p.get("seconds") or 0.0),
+                    p.get("usage"),
+                )
+                for p in data.get("perceivers", [])
+            ],
+            notes=list(data.get("notes") or []),
+            summary=data.get("summary"),
+            incomplete=data.get("incomplete"),
+        )
+
     def render(self, template: str | Path | None = None, format: str = "text") -> str:
         """Render as text (default layout), ``md``, ``json``, ``srt`` or ``vtt``, or a template."""
         from vctext.render import render

@@ -55,8 +55,24 @@ def describe(
             cache.close()
 
 
+def describe_probed(
+    info: VideoInfo,
+    options: DescribeOptions,
+    pool: dict[tuple, Perceiver] | None = None,
+    progress: Progress | None = None,
+) -> VideoText:
+    """Describe a probed file without the cache (its bytes are not hashed): a recording that is
+    still growing, window after window. ``pool`` keeps the perceivers loaded from one call to
+    the next (the caller closes them at the end)."""
+    return _describe(info, options, Cache.off(), progress, pool)
+
+
 def _describe(
-    info: VideoInfo, options: DescribeOptions, cache: Cache, progress: Progress | None
+    info: VideoInfo,
+    options: DescribeOptions,
+    cache: Cache,
+    progress: Progress | None,
+    pool: dict[tuple, Perceiver] | None = None,
 ) -> VideoText:
     start, end = video.clip_range(info, options.start, options.end)
     device = resolve_device(options.device)
@@ -88,15 +104,21 @@ def _describe(
             skipped.append(f"{item.name} skipped: {hint} to add it")
             continue
         active.append(item)
-        perceiver = cls(
-            PerceiverOptions(
-                item.model,
-                device=device,
-                batch_size=batch_size,
-                params=params,
-                server=options.vision,
+        key = (item.name, item.backend, item.model, repr(sorted(params.items())))
+        perceiver = pool.get(key) if pool is not None else None
+        if perceiver is None:
+            perceiver = cls(
+                PerceiverOptions(
+                    item.model,
+                    device=device,
+                    batch_size=batch_size,
+                    params=params,
+                    server=options.vision,
+                )
             )
-        )
+            if pool is not None:
+                perceiver.kept = True
+                pool[key] = perceiver
         ctx.kinds.add(cls.kind)
         sampling = RUNNERS[cls.modality].sampling
         if sampling is None:  # reads the others' output: not in a cache key, never cached

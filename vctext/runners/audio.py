@@ -48,5 +48,5 @@ def _one(ctx: Pass, perceiver: AudioPerceiver) -> Result:
         out.extend(perceiver.process(dataclasses.replace(chunk, keep=keep)))
         ctx.tell("audio", min(max(chunk.end - start, 0.0), total), total or None)
     out.extend(perceiver.finish())
-    perceiver.close()
+    perceiver.release()
     return out, time.perf_counter() - t0

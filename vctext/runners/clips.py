@@ -111,7 +111,7 @@ def _one(ctx: Pass, perceiver: ClipPerceiver) -> Result:
     if skipped:
         log.info("%s: %d still window(s) skipped", perceiver.name, skipped)
     out.extend(perceiver.finish())
-    perceiver.close()
+    perceiver.release()
     return out, time.perf_counter() - t0
 
 

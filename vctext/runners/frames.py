@@ -163,5 +163,5 @@ def _one_pass(ctx: Pass, perceivers: list[Perceiver], count: Callable[[int], Non
     finally:
         for p in perceivers:
             if p.loaded:
-                p.close()
+                p.release()
     return list(zip(outputs, seconds, strict=True))

@@ -17,7 +17,7 @@ def run(ctx: Pass, perceivers: list[ObservationsPerceiver]) -> list[Result]:
         t0 = time.perf_counter()
         perceiver.ensure_loaded()
         obs = perceiver.process(list(seen)) + perceiver.finish()
-        perceiver.close()
+        perceiver.release()
         seen += obs
         results.append((obs, time.perf_counter() - t0))
     return results
