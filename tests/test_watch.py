@@ -304,3 +304,27 @@ def test_the_python_iterator_and_a_standing_question(clip, tmp_path, monkeypatch
     assert len(alerts) == 1 and alerts[0].text == "The sign GATE 7 is on screen."
     assert (alerts[0].start, alerts[0].end) in [(w.start, w.end) for w in windows]
     assert all("the gate number is shown" in p and "<video_text>" in p for p in prompts)
+
+
+def test_a_window_that_cannot_be_decoded_is_a_gap_not_the_end(clip, tmp_path, monkeypatch):
+    from vctext import pipeline
+    from vctext.errors import InputError
+    from vctext.watch import Watch
+
+    monkeypatch.setenv("VCTEXT_CACHE_DIR", str(tmp_path / "cache"))
+    real = pipeline.describe_probed
+
+    def second_window_damaged(info, options, pool=None, progress=None):
+        if options.start == 5.0:
+            raise InputError(f"no frames could be decoded from '{info.path}'")
+        return real(info, options, pool, progress)
+
+    monkeypatch.setattr(pipeline, "describe_probed", second_window_damaged)
+    session = Watch(str(clip), idle=0.5, perceivers="asr", profile="offline")
+    events = list(session.events())  # a finished file: read at once, then it stops growing
+    gaps = [(e.start, e.end, e.text) for e in events if e.type == "gap"]
+    assert gaps == [(5.0, 10.0, "not decodable")]
+    windows = [(e.start, e.end) for e in events if e.type == "window"]
+    assert windows[0] == (0.0, 5.0) and windows[-1][1] == pytest.approx(12.0, abs=0.1)
+    assert session.ended == "end of stream"
+    assert "gap in the stream 5.0-10.0 s: not decodable" in session.document().notes

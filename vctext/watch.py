@@ -170,7 +170,7 @@ class Watch:
                 raise InputError(f"'{path}' is a directory; pass a video file or stream URL")
         self._stop = threading.Event()
         self.observations: list[Observation] = []
-        self.gaps: list[tuple[float, float]] = []
+        self.gaps: list[tuple[float, float, str]] = []  # (start, end, why)
         self.seen_until = 0.0  # stream time described so far
         self.started = time.time()  # wall clock at the stream's start
         self.ended = ""  # why the watch ended: "end of stream", "stopped", "gave up"
@@ -197,7 +197,7 @@ class Watch:
             1.0 / self.options.fps,
             duration,
         )
-        notes = [f"gap in the stream {a:.1f}-{b:.1f} s: the source was away" for a, b in self.gaps]
+        notes = [f"gap in the stream {a:.1f}-{b:.1f} s: {why}" for a, b, why in self.gaps]
         notes += {
             "": ["the watch is still running: this is what was perceived so far"],
             "stopped": ["the watch was stopped before the stream ended"],
@@ -243,7 +243,7 @@ class Watch:
                     continue
                 recording = self._open(time.time() - self.started)
                 if recording.offset > end:
-                    self.gaps.append((end, recording.offset))
+                    self.gaps.append((end, recording.offset, "the source was away"))
                     yield WatchEvent("gap", end, recording.offset, text="the source was away")
         finally:
             for perceiver in self._pool.values():
@@ -317,7 +317,16 @@ class Watch:
         from vctext.probe import probe
 
         info = replace(probe(rec.path), path=str(rec.path), duration=recorded)
-        doc = describe_probed(info, self.options.replace(start=start, end=end), self._pool)
+        try:
+            doc = describe_probed(info, self.options.replace(start=start, end=end), self._pool)
+        except InputError as exc:
+            # A window with nothing decodable (the last sliver of a stream, damaged data after a
+            # reconnect) is a hole in the text, said as such; the watch goes on.
+            log.warning("%.1f-%.1f s: %s", rec.offset + start, rec.offset + end, exc)
+            self.seen_until = max(self.seen_until, rec.offset + end)
+            self.gaps.append((rec.offset + start, rec.offset + end, "not decodable"))
+            yield WatchEvent("gap", rec.offset + start, rec.offset + end, text="not decodable")
+            return
         found = [
             _shift(o, rec.offset) for o in doc.observations if start - 1e-3 <= o.start < end + 1e-3
         ]
