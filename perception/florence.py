@@ -16,7 +16,7 @@ from typing import Any
 
 from vctext.perception.base import FramePerceiver, ModelSpec
 from vctext.perception.dense import RegionKeeper
-from vctext.perception.hf import load_pretrained, to_pil
+from vctext.perception.hf import load_pretrained, on_device, to_pil
 from vctext.perception.vlm import vlm_device
 from vctext.types import Frame, Observation
 
@@ -69,10 +69,7 @@ class Florence2Regions(RegionKeeper, FramePerceiver):
             return []
         images = to_pil([f.image for f in batch])
         inputs = self.processor(text=[TASK] * len(batch), images=images, return_tensors="pt")
-        inputs = inputs.to(self.device)
-        for name, value in inputs.items():
-            if self.torch.is_floating_point(value):
-                inputs[name] = value.to(self.dtype)
+        inputs = on_device(inputs, self.device, self.dtype)
         with self.torch.inference_mode():
             ids = self.model.generate(
                 **inputs,

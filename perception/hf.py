@@ -40,6 +40,18 @@ def load_pretrained(perceiver: Perceiver, auto_class: str, **kwargs: Any) -> Any
         ) from exc
 
 
+def on_device(inputs: Any, device: str, dtype: Any) -> Any:
+    """A processor's output on ``device``, its floating-point tensors (pixels) in ``dtype``; the
+    token ids stay integers."""
+    import torch
+
+    inputs = inputs.to(device)
+    for name, value in inputs.items():
+        if torch.is_floating_point(value):
+            inputs[name] = value.to(dtype)
+    return inputs
+
+
 def to_pil(images: list) -> list:
     """RGB uint8 arrays → PIL images (what every transformers image processor accepts)."""
     from PIL import Image

@@ -41,7 +41,7 @@ from vctext.perception.clip_caption import (
 )
 from vctext.perception.dense import DEFAULTS as DENSE_DEFAULTS
 from vctext.perception.dense import CropCaptioner
-from vctext.perception.hf import load_pretrained, to_pil
+from vctext.perception.hf import load_pretrained, on_device, to_pil
 from vctext.perception.prompted import PROMPT_DEFAULTS, Prompted, one_line_reply
 from vctext.perception.vision import CPU_CHUNK, chunks
 from vctext.types import Frame, Observation
@@ -172,10 +172,7 @@ class VLM:
         inputs = self.processor(
             text=texts, images=images, return_tensors="pt", padding=True, **self.images_kwargs
         )
-        inputs = inputs.to(self.device)
-        for name, value in inputs.items():
-            if self.torch.is_floating_point(value):
-                inputs[name] = value.to(self.dtype)
+        inputs = on_device(inputs, self.device, self.dtype)
         with self.torch.inference_mode():
             ids = self.model.generate(
                 **inputs, max_new_tokens=int(self.params["max_new_tokens"]), do_sample=False
